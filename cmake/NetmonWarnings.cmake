@@ -1,0 +1,15 @@
+# Warnings, -Werror in CI, sanitizers and clang's thread-safety analysis.
+function(netmon_apply_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety -Wno-shadow-field-in-constructor)
+  endif()
+  if(NETMON_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+if(NETMON_SANITIZE)
+  add_compile_options(-fsanitize=${NETMON_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${NETMON_SANITIZE})
+endif()

@@ -1,0 +1,112 @@
+#pragma once
+// An immutable picture of the mirrored kernel state and of everything derived from it.
+//
+// Thread safety: a Snapshot never changes after it is made; share it freely between threads
+// (StatusMonitor hands it out as std::shared_ptr<const Snapshot>).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netmon/export.h"
+#include "netmon/model.h"
+
+namespace netmon {
+
+namespace detail {
+class RouteStoreCopy;
+}
+
+// Why a family has the reachability it has. Each value names what the verdict rests on.
+enum class Reason : uint8_t {
+  NotYetKnown,             // Unknown: no dump yet, or a backend that cannot tell
+  NoLinkUp,                // Disconnected: no usable (non-loopback, not ignored) link is up
+  NoCarrier,               // Disconnected: links are up but none has carrier (or all dormant)
+  NoAddress,               // Disconnected: links with carrier hold no address of the family
+  AddressesTentative,      // Disconnected: the only addresses are tentative (DAD) or dadfailed
+  LinkLocalOnly,           // Local: only link-local addresses
+  NoInternetRoute,         // Site: no route covers (part of) the public Internet
+  InternetRouteRejected,   // Site: a blackhole/unreachable/prohibit route or rule catches it
+  InternetRouteLinkDown,   // Site: the Internet route's output link is down or has no carrier
+  InternetRouteIgnoredLink,// Site: the Internet route leaves through an ignored link
+  NoSourceAddress,         // Site: no routable source address for the Internet route
+  InternetRoute,           // Online: the route, gateway and link below carry the Internet
+};
+NETMON_EXPORT std::string_view toString(Reason);  // "no-carrier", "internet-route", ...
+
+// A reachability value with the evidence for it.
+struct NETMON_EXPORT Verdict {
+  Reachability reachability = Reachability::Unknown;
+  Reason reason = Reason::NotYetKnown;
+  // The route the verdict rests on: for Online the route carrying the Internet; for
+  // InternetRouteRejected/LinkDown/IgnoredLink/NoSourceAddress the route that fails.
+  std::optional<Route> route;
+  int linkIndex = 0;        // the link that carries the route (or the link lacking carrier)
+  std::string linkName;
+  IpAddress gateway;        // next hop toward the Internet, when there is one
+  IpAddress source;         // the source address the kernel would use (Online only)
+  std::optional<IpPrefix> uncovered;  // NoInternetRoute: a public prefix no route covers
+  uint32_t ruleTable = 0;   // the table the route was found in (policy routing)
+
+  // One sentence for a person: "online via default route through eth0 (gateway 192.0.2.1)".
+  std::string explanation() const;
+  friend bool operator==(const Verdict&, const Verdict&) = default;
+};
+
+// Health counters of a monitor. Monotonic except `degraded`. Exported by `netmon serve`.
+struct NETMON_EXPORT Counters {
+  uint64_t messages = 0;             // netlink messages handled (events and dumps)
+  uint64_t foreignSenderDropped = 0; // datagrams not sent by the kernel (nl_pid != 0), dropped
+  uint64_t malformed = 0;            // truncated/overlong messages or attributes, skipped
+  uint64_t unknownSkipped = 0;       // unknown message types, skipped
+  uint64_t overruns = 0;             // ENOBUFS: the kernel dropped notifications for us
+  uint64_t resyncs = 0;              // completed re-dumps that diffed the mirror to kernel truth
+  uint64_t dumpsInterrupted = 0;     // NLM_F_DUMP_INTR seen (the dump was redone)
+  uint64_t linkRouteFlushes = 0;     // link-down route flushes reconciled without RTM_DELROUTE
+  uint64_t subscriberOverflows = 0;  // subscriber queues that overflowed and were coalesced
+  uint64_t readErrors = 0;           // socket read errors other than ENOBUFS (survived)
+  bool degraded = false;             // a dump could not complete after bounded retries
+  friend bool operator==(const Counters&, const Counters&) = default;
+};
+
+// Reachability of one family with its evidence.
+struct NETMON_EXPORT FamilyState {
+  Reachability reachability = Reachability::Unknown;
+  Verdict verdict;
+  friend bool operator==(const FamilyState&, const FamilyState&) = default;
+};
+
+class NETMON_EXPORT Snapshot {
+ public:
+  uint64_t sequence = 0;  // the sequence number of the last event folded into this snapshot
+  // Overall: the better of the two families (a host whose IPv6 is Online is Online).
+  Reachability reachability = Reachability::Unknown;
+  Verdict verdict;        // the verdict of the family that decided `reachability`
+  FamilyState ipv4;
+  FamilyState ipv6;
+  TransportMedium transportMedium = TransportMedium::None;  // of the link carrying the Internet
+  std::vector<Link> links;          // sorted by index
+  std::vector<Address> addresses;   // sorted by link index, family, address
+  std::vector<Rule> rules;          // sorted by family, priority
+  Counters counters;
+
+  const Link* findLink(int index) const;
+  const Link* findLink(std::string_view name) const;
+  std::vector<Address> addressesOf(int link_index) const;
+
+  // Routes of all tables and both families. Kept compact inside the snapshot (a full BGP table is
+  // ~32 bytes a route); routes() materialises them, so prefer routeCount()/forEachRoute().
+  size_t routeCount() const;
+  void forEachRoute(const std::function<void(const Route&)>& visit) const;
+  std::vector<Route> routes() const;
+
+  // Internal: the monitor attaches a copy of its route store.
+  void setRouteStoreForInternalUse(std::shared_ptr<const detail::RouteStoreCopy> routes);
+
+ private:
+  std::shared_ptr<const detail::RouteStoreCopy> routes_;
+};
+
+}  // namespace netmon

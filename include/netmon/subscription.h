@@ -1,0 +1,51 @@
+#pragma once
+// Subscription: the RAII handle of a callback registered with a monitor.
+//
+// Lifetime — std::stop_callback's contract:
+//   - When ~Subscription() (or reset()) returns, the callback is not running and never runs again.
+//     If it was running on another thread, the destructor waits for it to finish.
+//   - Destroying a subscription from inside its own callback does not deadlock: the callback's
+//     current invocation finishes normally and no further one starts.
+//   - A subscription may outlive its monitor; it then simply receives nothing more.
+//   - Move-only. A default-constructed or moved-from Subscription is empty (active() == false).
+//
+// Callbacks:
+//   - For one subscription, events arrive in the order the monitor produced them, one at a time —
+//     never concurrently, whatever the executor (a multi-threaded pool included).
+//   - Each subscription has a queue. If its executor falls more than MonitorOptions::
+//     subscriberQueueLimit events behind, its queued link/address/route/rule events are dropped,
+//     reachability events are coalesced (one per family, from the oldest `previous` to the newest
+//     `current`), and a ResyncEvent{SubscriberOverflow} follows: re-read snapshot(). Other
+//     subscribers are not affected.
+//
+// Thread safety: a Subscription object is not itself synchronised: use one from one thread at a
+// time (as with std::unique_ptr). Different subscriptions are independent.
+#include <memory>
+
+#include "netmon/export.h"
+
+namespace netmon {
+
+namespace detail {
+class SubscriptionState;
+}
+
+class [[nodiscard]] NETMON_EXPORT Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(std::shared_ptr<detail::SubscriptionState> state);
+  Subscription(Subscription&&) noexcept;
+  Subscription& operator=(Subscription&&) noexcept;
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription();
+
+  // Cancels now, with the destructor's guarantees. Idempotent.
+  void reset();
+  bool active() const;
+
+ private:
+  std::shared_ptr<detail::SubscriptionState> state_;
+};
+
+}  // namespace netmon
