@@ -27,9 +27,9 @@ class ParseSink {
   virtual void onRoute(bool removed, Route&& route, uint16_t nlmsg_flags) = 0;
   virtual void onRule(bool removed, Rule&& rule, uint16_t nlmsg_flags) = 0;
   // NLMSG_DONE for request `seq`.
-  virtual void onDone(uint32_t seq) {}
+  virtual void onDone(uint32_t /*seq*/) {}
   // NLMSG_ERROR for request `seq`; error is a positive errno, 0 for an ACK.
-  virtual void onError(uint32_t seq, int error) {}
+  virtual void onError(uint32_t /*seq*/, int /*error*/) {}
 };
 
 struct ParseStats {

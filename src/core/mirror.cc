@@ -1,0 +1,316 @@
+#include "core/mirror.h"
+
+#include <algorithm>
+
+namespace netmon::detail {
+
+namespace {
+constexpr uint32_t kFlagUp = 0x1;  // IFF_UP
+
+bool sameRouteKey(const Route& a, const Route& b) {
+  return a.family == b.family && a.table == b.table && a.destination == b.destination && a.tos == b.tos &&
+         a.metric == b.metric && a.sourceLength == b.sourceLength;
+}
+
+// True if every way out of `route` is `link_index`: the kernel drops such routes with the link.
+bool leavesOnlyThrough(const Route& route, int link_index) {
+  if (route.nextHops.empty()) return route.linkIndex == link_index;
+  return std::all_of(route.nextHops.begin(), route.nextHops.end(),
+                     [&](const NextHop& hop) { return hop.linkIndex == link_index; });
+}
+
+// Lifetimes count down on every kernel refresh; a change of lifetimes alone is not an event.
+bool sameAddressIgnoringLifetimes(Address a, Address b) {
+  a.preferredLifetime = b.preferredLifetime = 0;
+  a.validLifetime = b.validLifetime = 0;
+  return a == b;
+}
+}  // namespace
+
+Mirror::Mirror(LinkFilter filter, MediumHintsProvider hints) : filter_(std::move(filter)), hints_(std::move(hints)) {}
+
+void Mirror::emit(EventPayload payload) {
+  if (resyncing_) ++resync_differences_;
+  const auto kind = static_cast<EventKind>(1u << payload.index());
+  if (wants(kind)) events_.push_back(std::move(payload));
+}
+
+void Mirror::deriveLink(Link& link) const {
+  link.ignored = filter_.matches(link.name, link.kind);
+  LinkFacts facts;
+  facts.adminUp = link.isUp();
+  facts.carrier = link.hasCarrier();
+  facts.kernelOperState = link.kernelOperState;
+  facts.hasMaster = link.master != 0;
+  for (const auto& [index, other] : links_) {
+    if (other.master == link.index && !other.hasCarrier()) facts.portWithoutCarrier = true;
+  }
+  for (const auto& [key, address] : addresses_) {
+    if (address.linkIndex != link.index || !address.isUsable() || address.scope == Scope::Host) continue;
+    const bool link_local = address.address.isLinkLocal() || address.scope == Scope::Link;
+    facts.addresses = std::max(facts.addresses, link_local ? AddressLevel::LinkLocal : AddressLevel::Routable);
+  }
+  link.operationalState = deriveOperationalState(facts);
+  MediumFacts medium{link.kind, link.hardwareType, {}, false, link.isLoopback()};
+  if (auto it = medium_hints_.find(link.index); it != medium_hints_.end()) {
+    medium.devtype = it->second.devtype;
+    medium.wireless = it->second.wireless;
+  }
+  link.medium = deriveTransportMedium(medium);
+}
+
+void Mirror::applyLink(bool removed, Link&& link) {
+  if (resyncing_ && !removed) seen_links_.insert(link.index);
+  auto existing = links_.find(link.index);
+  if (removed) {
+    if (existing == links_.end()) return;
+    Link last = existing->second;
+    links_.erase(existing);
+    medium_hints_.erase(last.index);
+    dirty_ = true;
+    emit(LinkEvent{Change::Removed, last});
+    // The kernel deletes a vanished link's addresses and routes; IPv4 sends no RTM_DELROUTE.
+    for (auto it = addresses_.begin(); it != addresses_.end();) {
+      if (it->second.linkIndex == last.index) {
+        emit(AddressEvent{Change::Removed, it->second});
+        it = addresses_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    removeRoutesOfLink(last.index);
+    return;
+  }
+  const bool renamed = existing == links_.end() || existing->second.name != link.name;
+  if (renamed && hints_) medium_hints_[link.index] = hints_(link.name);
+  deriveLink(link);
+  if (existing == links_.end()) {
+    links_.emplace(link.index, link);
+    dirty_ = true;
+    emit(LinkEvent{Change::Added, std::move(link)});
+    return;
+  }
+  if ((existing->second.flags & kFlagUp) && !(link.flags & kFlagUp)) links_needing_route_check_.push_back(link.index);
+  if (existing->second == link) return;
+  existing->second = link;
+  dirty_ = true;
+  emit(LinkEvent{Change::Changed, std::move(link)});
+}
+
+void Mirror::applyAddress(bool removed, Address&& address) {
+  const AddressKey key = keyOf(address);
+  if (resyncing_ && !removed) seen_addresses_.insert(key);
+  auto existing = addresses_.find(key);
+  if (removed) {
+    if (existing == addresses_.end()) return;
+    Address last = existing->second;
+    addresses_.erase(existing);
+    dirty_ = true;
+    emit(AddressEvent{Change::Removed, std::move(last)});
+    return;
+  }
+  if (existing == addresses_.end()) {
+    addresses_.emplace(key, address);
+    dirty_ = true;
+    emit(AddressEvent{Change::Added, std::move(address)});
+    return;
+  }
+  const bool same = sameAddressIgnoringLifetimes(existing->second, address);
+  existing->second = address;
+  if (same) return;
+  dirty_ = true;
+  emit(AddressEvent{Change::Changed, std::move(address)});
+}
+
+void Mirror::noteRouteForDerivation(const Route& route, bool removed) {
+  if (!isReachabilityCandidate(route)) return;
+  auto it = std::find_if(candidates_.begin(), candidates_.end(), [&](const Route& c) { return sameRouteKey(c, route); });
+  if (removed) {
+    if (it != candidates_.end()) candidates_.erase(it);
+  } else if (it != candidates_.end()) {
+    *it = route;
+  } else {
+    candidates_.push_back(route);
+  }
+  dirty_ = true;
+}
+
+void Mirror::applyRoute(bool removed, const Route& route) {
+  if (route.family != Family::Ipv4 && route.family != Family::Ipv6) return;
+  if (removed) {
+    auto last = routes_.remove(route);
+    if (!last) return;
+    noteRouteForDerivation(*last, true);
+    emit(RouteEvent{Change::Removed, std::move(*last)});
+    return;
+  }
+  const UpsertResult result = routes_.upsert(route, resyncing_);
+  if (result == UpsertResult::Unchanged) return;
+  noteRouteForDerivation(route, false);
+  // Building the event copies the route: skip it when nobody listens to routes (1M-route dumps).
+  if (wants(EventKind::Route) || resyncing_) {
+    emit(RouteEvent{result == UpsertResult::Added ? Change::Added : Change::Changed, route});
+  }
+}
+
+void Mirror::applyRule(bool removed, Rule&& rule) {
+  if (resyncing_ && !removed) seen_rules_.push_back(rule);
+  auto existing = std::find(rules_.begin(), rules_.end(), rule);
+  if (removed) {
+    if (existing == rules_.end()) return;
+    rules_.erase(existing);
+    dirty_ = true;
+    emit(RuleEvent{Change::Removed, std::move(rule)});
+    return;
+  }
+  if (existing != rules_.end()) return;
+  rules_.push_back(rule);
+  dirty_ = true;
+  emit(RuleEvent{Change::Added, std::move(rule)});
+}
+
+void Mirror::removeRoutesOfLink(int link_index) {
+  auto on_removed = [&](const Route& route) {
+    noteRouteForDerivation(route, true);
+    emit(RouteEvent{Change::Removed, route});
+  };
+  auto through_link = [&](const Route& route) { return leavesOnlyThrough(route, link_index); };
+  routes_.v4().removeIf(through_link, on_removed);
+  routes_.v6().removeIf(through_link, on_removed);
+}
+
+std::vector<int> Mirror::takeLinksNeedingRouteCheck() {
+  std::vector<int> links;
+  links.swap(links_needing_route_check_);
+  return links;
+}
+
+void Mirror::reconcileLinkRoutes(int link_index, Family family, const std::vector<Route>& kernel_routes) {
+  RouteStore present;
+  for (const Route& route : kernel_routes) {
+    applyRoute(false, route);
+    present.upsert(route, false);
+  }
+  auto stale = [&](const Route& route) {
+    return route.family == family && leavesOnlyThrough(route, link_index) && !present.find(route);
+  };
+  auto on_removed = [&](const Route& route) {
+    noteRouteForDerivation(route, true);
+    emit(RouteEvent{Change::Removed, route});
+  };
+  if (family == Family::Ipv4) routes_.v4().removeIf(stale, on_removed);
+  else routes_.v6().removeIf(stale, on_removed);
+}
+
+void Mirror::beginResync() {
+  resyncing_ = true;
+  resync_differences_ = 0;
+  seen_links_.clear();
+  seen_addresses_.clear();
+  seen_rules_.clear();
+  routes_.clearSeen();
+}
+
+uint64_t Mirror::endResync() {
+  std::vector<int> vanished;
+  for (const auto& [index, link] : links_) {
+    if (!seen_links_.count(index)) vanished.push_back(index);
+  }
+  for (int index : vanished) {
+    Link gone = links_.at(index);
+    applyLink(true, std::move(gone));
+  }
+  for (auto it = addresses_.begin(); it != addresses_.end();) {
+    if (seen_addresses_.count(it->first)) {
+      ++it;
+      continue;
+    }
+    dirty_ = true;
+    emit(AddressEvent{Change::Removed, it->second});
+    it = addresses_.erase(it);
+  }
+  routes_.sweepUnseen([&](const Route& route) {
+    noteRouteForDerivation(route, true);
+    emit(RouteEvent{Change::Removed, route});
+  });
+  for (auto it = rules_.begin(); it != rules_.end();) {
+    if (std::find(seen_rules_.begin(), seen_rules_.end(), *it) != seen_rules_.end()) {
+      ++it;
+      continue;
+    }
+    dirty_ = true;
+    emit(RuleEvent{Change::Removed, *it});
+    it = rules_.erase(it);
+  }
+  resyncing_ = false;
+  seen_links_.clear();
+  seen_addresses_.clear();
+  seen_rules_.clear();
+  return resync_differences_;
+}
+
+void Mirror::finishBatch() {
+  if (!dirty_ || !has_data_) return;
+  dirty_ = false;
+  // Derived link state depends on addresses and ports, which change without a link message.
+  for (auto& [index, link] : links_) {
+    Link derived = link;
+    deriveLink(derived);
+    if (derived == link) continue;
+    link = derived;
+    emit(LinkEvent{Change::Changed, derived});
+  }
+  std::vector<Link> links;
+  links.reserve(links_.size());
+  for (const auto& [index, link] : links_) links.push_back(link);
+  std::vector<Address> addresses;
+  addresses.reserve(addresses_.size());
+  for (const auto& [key, address] : addresses_) addresses.push_back(address);
+
+  const Reachability previous_overall = overall_.reachability;
+  for (Family family : {Family::Ipv4, Family::Ipv6}) {
+    FamilyState& state = family == Family::Ipv4 ? ipv4_ : ipv6_;
+    Verdict verdict = deriveReachability(ReachabilityInput{family, links, addresses, candidates_, rules_});
+    const Reachability previous = state.reachability;
+    state.reachability = verdict.reachability;
+    state.verdict = std::move(verdict);
+    if (previous != state.reachability) {
+      emit(ReachabilityEvent{family, state.reachability, previous, state.verdict});
+    }
+  }
+  overall_ = betterVerdict(ipv4_.verdict, ipv6_.verdict);
+  medium_ = TransportMedium::None;
+  if (overall_.reachability == Reachability::Online) {
+    if (auto it = links_.find(overall_.linkIndex); it != links_.end()) medium_ = it->second.medium;
+  }
+  if (previous_overall != overall_.reachability) {
+    emit(ReachabilityEvent{Family::Unspecified, overall_.reachability, previous_overall, overall_});
+  }
+}
+
+std::vector<EventPayload> Mirror::takeEvents() {
+  std::vector<EventPayload> events;
+  events.swap(events_);
+  return events;
+}
+
+Snapshot Mirror::makeSnapshot() const {
+  Snapshot snapshot;
+  snapshot.reachability = overall_.reachability;
+  snapshot.verdict = overall_;
+  snapshot.ipv4 = ipv4_;
+  snapshot.ipv6 = ipv6_;
+  snapshot.transportMedium = medium_;
+  snapshot.links.reserve(links_.size());
+  for (const auto& [index, link] : links_) snapshot.links.push_back(link);
+  snapshot.addresses.reserve(addresses_.size());
+  for (const auto& [key, address] : addresses_) snapshot.addresses.push_back(address);
+  snapshot.rules = rules_;
+  std::stable_sort(snapshot.rules.begin(), snapshot.rules.end(), [](const Rule& a, const Rule& b) {
+    return std::tie(a.family, a.priority) < std::tie(b.family, b.priority);
+  });
+  snapshot.setRouteStoreForInternalUse(std::make_shared<const RouteStoreCopy>(routes_));
+  return snapshot;
+}
+
+}  // namespace netmon::detail

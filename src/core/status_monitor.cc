@@ -1,0 +1,192 @@
+// StatusMonitor: owns the backend and the mirror, publishes events, hands out snapshots.
+#include "netmon/status_monitor.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/backend.h"
+#include "core/mirror.h"
+#include "core/subscription_registry.h"
+#include "core/thread_annotations.h"
+#include "rtnl/rtnl_backend.h"
+
+namespace netmon {
+
+class StatusMonitor::Impl {
+ public:
+  Impl(MonitorOptions options, std::unique_ptr<detail::Backend> backend)
+      : options_(std::move(options)),
+        backend_(std::move(backend)),
+        mirror_(options_.ignore, options_.networkNamespace.empty() && options_.networkNamespaceFd < 0 &&
+                                         options_.replayPath.empty()
+                                     ? detail::MediumHintsProvider(rtnl::readSysfsMediumHints)
+                                     : detail::MediumHintsProvider()),
+        registry_(std::make_shared<detail::SubscriptionRegistry>(options_.subscriberQueueLimit)) {}
+
+  ~Impl() {
+    stopThread();
+    registry_->close();
+    backend_->flushRecording();
+  }
+
+  Result<void> start() {
+    {
+      detail::MutexLock lock(mutex_);
+      if (auto synced = backend_->initialSync(mirror_); !synced) return synced;
+      mirror_.finishBatch();
+      mirror_.takeEvents();  // nobody can be subscribed yet
+      counters_ = backend_->counters();
+    }
+    if (options_.threading == MonitorOptions::Threading::OwnThread) return startThread();
+    return {};
+  }
+
+  std::shared_ptr<const Snapshot> snapshot() {
+    detail::MutexLock lock(mutex_);
+    if (!cached_) {
+      auto snapshot = std::make_shared<Snapshot>(mirror_.makeSnapshot());
+      snapshot->sequence = sequence_;
+      snapshot->counters = countersLocked();
+      cached_ = std::move(snapshot);
+    }
+    return cached_;
+  }
+
+  Reachability reachability() {
+    detail::MutexLock lock(mutex_);
+    return mirror_.reachability();
+  }
+
+  Counters counters() {
+    detail::MutexLock lock(mutex_);
+    return countersLocked();
+  }
+
+  Subscription subscribe(Executor executor, Callback callback, EventMask mask) {
+    return Subscription(registry_->add(std::move(executor), std::move(callback), mask));
+  }
+
+  int fd() const { return backend_->fd(); }
+  bool threaded() const { return options_.threading == MonitorOptions::Threading::OwnThread; }
+
+  Result<size_t> process() {
+    std::vector<Event> events;
+    Result<size_t> handled;
+    {
+      detail::MutexLock lock(mutex_);
+      mirror_.setInterest(registry_->interest());
+      handled = backend_->process(mirror_);
+      mirror_.finishBatch();
+      const auto now = std::chrono::system_clock::now();
+      for (auto& payload : mirror_.takeEvents()) {
+        events.push_back(Event{++sequence_, now, std::move(payload)});
+      }
+      const Counters& latest = backend_->counters();
+      if (!events.empty() || !(latest == counters_)) cached_.reset();
+      counters_ = latest;
+    }
+    // Published outside the lock: inline callbacks may call snapshot() or subscribe().
+    registry_->publish(events);
+    return handled;
+  }
+
+  void flushRecording() {
+    detail::MutexLock lock(mutex_);
+    backend_->flushRecording();
+  }
+
+ private:
+  Counters countersLocked() NETMON_REQUIRES(mutex_) {
+    Counters counters = counters_;
+    counters.subscriberOverflows = registry_->overflows();
+    return counters;
+  }
+
+  Result<void> startThread() {
+    stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (stop_fd_ < 0) return makeError(errno, "create monitor stop event");
+    thread_ = std::thread([this] { run(); });
+    return {};
+  }
+
+  // The monitor thread: sleeps in epoll until the kernel (or the resync timer) has something.
+  void run() {
+    const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    for (int fd : {backend_->fd(), stop_fd_}) {
+      epoll_event event{};
+      event.events = EPOLLIN;
+      event.data.fd = fd;
+      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
+    }
+    for (;;) {
+      epoll_event ready[2];
+      const int count = epoll_wait(epoll_fd, ready, 2, -1);
+      if (count < 0 && errno == EINTR) continue;
+      bool stop = false;
+      for (int i = 0; i < count; ++i) stop |= ready[i].data.fd == stop_fd_;
+      if (stop) break;
+      // Errors here are counted by the backend; the monitor never stops listening.
+      (void)process();
+    }
+    close(epoll_fd);
+  }
+
+  void stopThread() {
+    if (!thread_.joinable()) return;
+    const uint64_t one = 1;
+    (void)!write(stop_fd_, &one, sizeof one);
+    thread_.join();
+    close(stop_fd_);
+  }
+
+  const MonitorOptions options_;
+  const std::unique_ptr<detail::Backend> backend_;
+  detail::Mutex mutex_;
+  detail::Mirror mirror_ NETMON_GUARDED_BY(mutex_);
+  std::shared_ptr<const Snapshot> cached_ NETMON_GUARDED_BY(mutex_);
+  uint64_t sequence_ NETMON_GUARDED_BY(mutex_) = 0;
+  Counters counters_ NETMON_GUARDED_BY(mutex_);
+  const std::shared_ptr<detail::SubscriptionRegistry> registry_;
+  std::thread thread_;
+  int stop_fd_ = -1;
+};
+
+Result<StatusMonitor> StatusMonitor::create(MonitorOptions options) {
+  Result<std::unique_ptr<detail::Backend>> backend;
+  if (!options.replayPath.empty()) {
+    if (options.threading != MonitorOptions::Threading::External) {
+      return makeError(EINVAL, "create status monitor", "replay needs Threading::External");
+    }
+    backend = rtnl::createReplayBackend(options);
+  } else {
+    backend = rtnl::createRtnlBackend(options);
+  }
+  if (!backend) return tl::unexpected(backend.error());
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(*backend));
+  if (auto started = impl->start(); !started) return tl::unexpected(started.error());
+  return StatusMonitor(std::move(impl));
+}
+
+StatusMonitor::StatusMonitor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StatusMonitor::StatusMonitor(StatusMonitor&&) noexcept = default;
+StatusMonitor& StatusMonitor::operator=(StatusMonitor&&) noexcept = default;
+StatusMonitor::~StatusMonitor() = default;
+
+std::shared_ptr<const Snapshot> StatusMonitor::snapshot() const { return impl_->snapshot(); }
+Reachability StatusMonitor::reachability() const { return impl_->reachability(); }
+Counters StatusMonitor::counters() const { return impl_->counters(); }
+Subscription StatusMonitor::subscribe(Executor executor, Callback callback, EventMask mask) {
+  return impl_->subscribe(std::move(executor), std::move(callback), mask);
+}
+int StatusMonitor::fd() const { return impl_->fd(); }
+Result<size_t> StatusMonitor::process() {
+  if (impl_->threaded()) return makeError(EINVAL, "process", "the monitor runs its own thread (Threading::OwnThread)");
+  return impl_->process();
+}
+void StatusMonitor::flushRecording() { impl_->flushRecording(); }
+
+}  // namespace netmon

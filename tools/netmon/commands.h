@@ -1,0 +1,11 @@
+#pragma once
+// The subcommands. Adding one: a new file defining its setup function, declared here and listed in
+// kCommands in main.cc.
+#include "common.h"
+
+namespace netmon::cli {
+
+Command statusCommand(CLI::App& parent);  // status.cc
+Command watchCommand(CLI::App& parent);   // watch.cc
+
+}  // namespace netmon::cli

@@ -1,0 +1,221 @@
+#include "output/json.h"
+
+#include <string_view>
+#include <variant>
+
+#include "output/address_flags.h"
+#include "output/time.h"
+
+namespace netmon::cli {
+namespace {
+
+using nlohmann::json;
+
+json str(std::string_view text) { return json(std::string(text)); }
+
+json addressOrNull(const IpAddress& address) {
+  return address.isSpecified() ? json(address.toString()) : json(nullptr);
+}
+
+json nameOrNull(const LinkDirectory& links, int index) {
+  if (index == 0) return nullptr;
+  std::string_view name = links.name(index);
+  return name.empty() ? json(nullptr) : str(name);
+}
+
+json lifetime(uint32_t seconds) { return seconds == Address::kForever ? json(nullptr) : json(seconds); }
+
+// Reachability fields shared by a snapshot's per-family state and a reachability event.
+void addVerdictSummary(json& out, const Verdict& verdict) {
+  out["reason"] = str(toString(verdict.reason));
+  out["explanation"] = verdict.explanation();
+}
+
+}  // namespace
+
+json addressToJson(const Address& address) {
+  json flags = json::array();
+  for (std::string_view flag : addressFlagNames(address)) flags.push_back(str(flag));
+  return json{
+      {"address", address.address.toString()},
+      {"prefix_length", address.prefixLength},
+      {"family", str(toString(address.family()))},
+      {"scope", str(toString(address.scope))},
+      {"flags", std::move(flags)},
+      {"peer", addressOrNull(address.peer)},
+      {"label", address.label.empty() ? json(nullptr) : json(address.label)},
+      {"preferred_lifetime", lifetime(address.preferredLifetime)},
+      {"valid_lifetime", lifetime(address.validLifetime)},
+  };
+}
+
+json linkToJson(const Link& link, const LinkDirectory& links) {
+  json addresses = json::array();
+  for (const Address& address : links.addresses(link.index)) addresses.push_back(addressToJson(address));
+  return json{
+      {"index", link.index},
+      {"name", link.name},
+      {"kind", link.kind},
+      {"operational_state", str(toString(link.operationalState))},
+      {"carrier", link.hasCarrier()},
+      {"up", link.isUp()},
+      {"mtu", link.mtu},
+      {"mac", link.hardwareAddress.length == 0 ? json(nullptr) : json(link.hardwareAddress.toString())},
+      {"master", nameOrNull(links, link.master)},
+      {"master_index", link.master},
+      {"ignored", link.ignored},
+      {"medium", str(toString(link.medium))},
+      {"addresses", std::move(addresses)},
+  };
+}
+
+json routeToJson(const Route& route, const LinkDirectory& links) {
+  json out{
+      {"family", str(toString(route.family))},
+      {"destination", route.destination.toString()},
+      {"gateway", addressOrNull(route.gateway)},
+      {"interface", nameOrNull(links, route.linkIndex)},
+      {"interface_index", route.linkIndex},
+      {"table", route.table},
+      {"metric", route.metric},
+      {"type", str(toString(route.type))},
+      {"protocol", routeProtocolName(route.protocol)},
+      {"scope", str(toString(route.scope))},
+      {"source", addressOrNull(route.preferredSource)},
+  };
+  if (!route.nextHops.empty()) {
+    json hops = json::array();
+    for (const NextHop& hop : route.nextHops) {
+      hops.push_back(json{{"gateway", addressOrNull(hop.gateway)},
+                          {"interface", nameOrNull(links, hop.linkIndex)},
+                          {"interface_index", hop.linkIndex},
+                          {"weight", hop.weight}});
+    }
+    out["next_hops"] = std::move(hops);
+  }
+  return out;
+}
+
+json ruleToJson(const Rule& rule) {
+  auto prefixOrNull = [](const IpPrefix& prefix) {
+    return prefix.length == 0 && !prefix.address.isSpecified() ? json(nullptr) : json(prefix.toString());
+  };
+  return json{
+      {"family", str(toString(rule.family))},
+      {"priority", rule.priority},
+      {"action", str(toString(rule.action))},
+      {"table", rule.table},
+      {"source", prefixOrNull(rule.source)},
+      {"destination", prefixOrNull(rule.destination)},
+      {"invert", rule.invert},
+      {"fwmark", rule.fwmark},
+      {"fwmask", rule.fwmask},
+      {"input_interface", rule.inputInterface.empty() ? json(nullptr) : json(rule.inputInterface)},
+      {"output_interface", rule.outputInterface.empty() ? json(nullptr) : json(rule.outputInterface)},
+      {"suppress_prefix_length",
+       rule.suppressPrefixLength == Rule::kNoSuppress ? json(nullptr) : json(rule.suppressPrefixLength)},
+      {"goto", rule.gotoPriority},
+      {"protocol", routeProtocolName(rule.protocol)},
+  };
+}
+
+json verdictToJson(const Verdict& verdict, const LinkDirectory& links) {
+  json out{{"reachability", str(toString(verdict.reachability))}};
+  addVerdictSummary(out, verdict);
+  out["route"] = verdict.route ? routeToJson(*verdict.route, links) : json(nullptr);
+  json interface = verdict.linkName.empty() ? nameOrNull(links, verdict.linkIndex) : json(verdict.linkName);
+  out["interface"] = std::move(interface);
+  out["interface_index"] = verdict.linkIndex;
+  out["gateway"] = addressOrNull(verdict.gateway);
+  out["source"] = addressOrNull(verdict.source);
+  out["uncovered"] = verdict.uncovered ? json(verdict.uncovered->toString()) : json(nullptr);
+  return out;
+}
+
+json countersToJson(const Counters& counters) {
+  return json{
+      {"messages", counters.messages},
+      {"foreign_sender_dropped", counters.foreignSenderDropped},
+      {"malformed", counters.malformed},
+      {"unknown_skipped", counters.unknownSkipped},
+      {"overruns", counters.overruns},
+      {"resyncs", counters.resyncs},
+      {"dumps_interrupted", counters.dumpsInterrupted},
+      {"link_route_flushes", counters.linkRouteFlushes},
+      {"subscriber_overflows", counters.subscriberOverflows},
+      {"read_errors", counters.readErrors},
+      {"degraded", counters.degraded},
+  };
+}
+
+json snapshotToJson(const Snapshot& snapshot) {
+  const LinkDirectory links(snapshot);
+  json out{
+      {"sequence", snapshot.sequence},
+      {"reachability", str(toString(snapshot.reachability))},
+      {"ipv4", str(toString(snapshot.ipv4.reachability))},
+      {"ipv6", str(toString(snapshot.ipv6.reachability))},
+  };
+  addVerdictSummary(out, snapshot.verdict);
+  out["verdict"] = verdictToJson(snapshot.verdict, links);
+  out["ipv4_verdict"] = verdictToJson(snapshot.ipv4.verdict, links);
+  out["ipv6_verdict"] = verdictToJson(snapshot.ipv6.verdict, links);
+  out["transport_medium"] = str(toString(snapshot.transportMedium));
+  json linkArray = json::array();
+  for (const Link& link : snapshot.links) linkArray.push_back(linkToJson(link, links));
+  out["links"] = std::move(linkArray);
+  out["route_count"] = snapshot.routeCount();
+  json rules = json::array();
+  for (const Rule& rule : snapshot.rules) rules.push_back(ruleToJson(rule));
+  out["rules"] = std::move(rules);
+  out["counters"] = countersToJson(snapshot.counters);
+  return out;
+}
+
+json eventToJson(const Event& event, const LinkDirectory& links) {
+  json out{
+      {"type", str(toString(event.kind()))},
+      {"time", rfc3339(event.time)},
+      {"sequence", event.sequence},
+  };
+  std::visit(
+      [&](const auto& payload) {
+        using T = std::decay_t<decltype(payload)>;
+        if constexpr (std::is_same_v<T, LinkEvent>) {
+          out["change"] = str(toString(payload.change));
+          out["link"] = linkToJson(payload.link, links);
+        } else if constexpr (std::is_same_v<T, AddressEvent>) {
+          out["change"] = str(toString(payload.change));
+          json address = addressToJson(payload.address);
+          address["interface"] = nameOrNull(links, payload.address.linkIndex);
+          address["interface_index"] = payload.address.linkIndex;
+          out["address"] = std::move(address);
+        } else if constexpr (std::is_same_v<T, RouteEvent>) {
+          out["change"] = str(toString(payload.change));
+          out["route"] = routeToJson(payload.route, links);
+        } else if constexpr (std::is_same_v<T, RuleEvent>) {
+          out["change"] = str(toString(payload.change));
+          out["rule"] = ruleToJson(payload.rule);
+        } else if constexpr (std::is_same_v<T, ReachabilityEvent>) {
+          out["family"] = str(toString(payload.family));
+          out["reachability"] = str(toString(payload.current));
+          out["previous"] = str(toString(payload.previous));
+          addVerdictSummary(out, payload.verdict);
+          out["verdict"] = verdictToJson(payload.verdict, links);
+        } else if constexpr (std::is_same_v<T, ResyncEvent>) {
+          out["reason"] = str(toString(payload.reason));
+          out["resyncs"] = payload.resyncs;
+          out["differences"] = payload.differences;
+        }
+      },
+      event.payload);
+  return out;
+}
+
+std::string toJsonLine(const nlohmann::json& value) {
+  std::string line = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  line.push_back('\n');
+  return line;
+}
+
+}  // namespace netmon::cli

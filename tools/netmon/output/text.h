@@ -1,0 +1,17 @@
+#pragma once
+// Renderings for a person: `status` as a summary and a link table (like `networkctl` and
+// `ip -br addr`), `watch` as one line per event (like `ip monitor`, with a timestamp).
+#include <string>
+
+#include "netmon/event.h"
+#include "netmon/snapshot.h"
+#include "output/link_directory.h"
+
+namespace netmon::cli {
+
+// Several lines, each ending in '\n'.
+std::string snapshotToText(const Snapshot& snapshot);
+// One line ending in '\n': "<RFC 3339 time> <type> ...".
+std::string eventToText(const Event& event, const LinkDirectory& links);
+
+}  // namespace netmon::cli

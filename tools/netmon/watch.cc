@@ -1,0 +1,212 @@
+// netmon watch: the current state, then one line per change until SIGINT/SIGTERM.
+//
+// The monitor runs in External threading mode on the main thread: poll() waits on the monitor's fd
+// and on a signalfd for SIGINT/SIGTERM, so there is no second thread, no lock contention on output,
+// no busy loop and no timer. Callbacks run inline inside process().
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common.h"
+#include "output/json.h"
+#include "output/link_directory.h"
+#include "output/text.h"
+#include "output/writer.h"
+
+namespace netmon::cli {
+namespace {
+
+constexpr EventKind kAllKinds[] = {EventKind::Link,         EventKind::Address, EventKind::Route,
+                                   EventKind::Rule,         EventKind::Reachability, EventKind::Resync};
+
+std::string kindList() {
+  std::string list;
+  for (EventKind kind : kAllKinds) list += fmt::format("{}{}", list.empty() ? "" : ",", toString(kind));
+  return list;
+}
+
+struct WatchOptions {
+  bool json = false;
+  std::vector<std::string> events;
+  std::string recordPath;
+  std::string replayPath;
+};
+
+// Renders the events of one subscription. Runs on the thread calling process() (the main thread).
+class EventPrinter {
+ public:
+  EventPrinter(const StatusMonitor& monitor, EventMask shown, bool json, LineWriter& out)
+      : monitor_(monitor), shown_(shown), json_(json), out_(out) {}
+
+  // Takes the state to start from; events up to `snapshot.sequence` are already in it.
+  void start(const Snapshot& snapshot) {
+    links_.reset(snapshot);
+    joinedAt_ = snapshot.sequence;
+  }
+
+  void print(const Event& event) {
+    out_.write(json_ ? toJsonLine(eventToJson(event, links_)) : eventToText(event, links_));
+  }
+
+  void onEvent(const Event& event) {
+    if (event.sequence <= joinedAt_) return;
+    links_.apply(event);
+    if (const auto* resync = std::get_if<ResyncEvent>(&event.payload);
+        resync && resync->reason == ResyncReason::SubscriberOverflow) {
+      // Our queued link/address events were dropped: the names and addresses we track are stale.
+      links_.reset(*monitor_.snapshot());
+    }
+    if (shown_.contains(event.kind())) print(event);
+  }
+
+ private:
+  const StatusMonitor& monitor_;
+  const EventMask shown_;
+  const bool json_;
+  LineWriter& out_;
+  LinkDirectory links_;
+  uint64_t joinedAt_ = 0;
+};
+
+// Where things stand, as reachability events from "unknown": IPv4, IPv6, then overall.
+void printCurrentState(EventPrinter& printer, const Snapshot& snapshot) {
+  const auto now = std::chrono::system_clock::now();
+  const struct {
+    Family family;
+    const FamilyState state;
+  } rows[] = {
+      {Family::Ipv4, snapshot.ipv4},
+      {Family::Ipv6, snapshot.ipv6},
+      {Family::Unspecified, FamilyState{snapshot.reachability, snapshot.verdict}},
+  };
+  for (const auto& row : rows) {
+    Event event;
+    event.sequence = snapshot.sequence;
+    event.time = now;
+    event.payload = ReachabilityEvent{row.family, row.state.reachability, Reachability::Unknown, row.state.verdict};
+    printer.print(event);
+  }
+}
+
+// Replays a recording: every batch, then done.
+int runReplay(StatusMonitor& monitor, LineWriter& out) {
+  while (!out.failed()) {
+    auto handled = monitor.process();
+    if (!handled) return fail(handled.error().message());
+    if (*handled == 0) break;
+  }
+  return out.failed() ? exitCodeAfterWriteFailure(out) : kExitOk;
+}
+
+// Follows the kernel until SIGINT/SIGTERM arrives on `signals` (a signalfd).
+int runLive(StatusMonitor& monitor, int signals, LineWriter& out) {
+  pollfd fds[2] = {{monitor.fd(), POLLIN, 0}, {signals, POLLIN, 0}};
+  while (!out.failed()) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return fail(fmt::format("poll: {}", std::strerror(errno)));
+    }
+    if (fds[1].revents != 0) break;
+    if (fds[0].revents & POLLNVAL) return fail("poll: monitor descriptor is not open");
+    if (fds[0].revents != 0) {
+      auto handled = monitor.process();
+      if (!handled) return fail(handled.error().message());
+    }
+  }
+  if (out.failed()) return exitCodeAfterWriteFailure(out);
+  return kExitOk;
+}
+
+int runWatch(const GlobalOptions& global, const WatchOptions& options) {
+  EventMask shown = options.events.empty() ? EventMask::all() : EventMask::none();
+  for (const std::string& word : options.events) shown |= *eventKindFromString(word);  // validated by CLI11
+
+  MonitorOptions monitorOptions = makeMonitorOptions(global);
+  monitorOptions.threading = MonitorOptions::Threading::External;
+  monitorOptions.recordPath = options.recordPath;
+  monitorOptions.replayPath = options.replayPath;
+  const bool replay = !options.replayPath.empty();
+
+  // SIGINT/SIGTERM become readable on a signalfd instead of killing us, so the recording is flushed
+  // and the exit code is 0. Blocked before the monitor exists, so any thread it makes inherits the mask.
+  int signals = -1;
+  if (!replay) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (int error = pthread_sigmask(SIG_BLOCK, &mask, nullptr); error != 0)
+      return fail(fmt::format("block signals: {}", std::strerror(error)));
+    signals = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signals < 0) return fail(fmt::format("signalfd: {}", std::strerror(errno)));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closeSignals{signals};
+
+  auto monitor = StatusMonitor::create(std::move(monitorOptions));
+  if (!monitor) return fail(monitor.error().message());
+
+  LineWriter& out = standardOutput();
+  EventPrinter printer(*monitor, shown, options.json, out);
+  // Link events keep interface names current for routes; address events keep link renderings whole;
+  // resync events say when that bookkeeping must start over.
+  EventMask wanted = shown | EventKind::Link | EventKind::Resync;
+  if (shown.contains(EventKind::Link)) wanted |= EventKind::Address;
+  Subscription subscription = monitor->subscribe(
+      Executor::inlineOnMonitorThread(), [&printer](const Event& event) { printer.onEvent(event); }, wanted);
+  // Subscribe first, then read the snapshot: events it already contains are skipped by sequence.
+  const std::shared_ptr<const Snapshot> snapshot = monitor->snapshot();
+  printer.start(*snapshot);
+  if (shown.contains(EventKind::Reachability)) printCurrentState(printer, *snapshot);
+
+  const int status = replay ? runReplay(*monitor, out) : runLive(*monitor, signals, out);
+  if (!options.recordPath.empty()) monitor->flushRecording();
+  return status;
+}
+
+}  // namespace
+
+Command watchCommand(CLI::App& parent) {
+  auto options = std::make_shared<WatchOptions>();
+  CLI::App* app = parent.add_subcommand("watch", "Print the current reachability, then one line per change");
+  app->add_flag("--json", options->json,
+                "One JSON object per line: type, time, sequence, and change plus link/address/route/rule, or "
+                "reachability/previous/family/reason/explanation, or reason/resyncs/differences");
+  app->add_option("--events", options->events, "Print only these kinds of events (comma-separated)")
+      ->type_name("KIND,...")
+      ->delimiter(',')
+      ->check(CLI::Validator(
+          [](std::string& word) -> std::string {
+            if (eventKindFromString(word)) return {};
+            return fmt::format("unknown event kind '{}' (expected {})", word, kindList());
+          },
+          "{" + kindList() + "}", "EVENT_KIND"));
+  CLI::Option* record = app->add_option("--record", options->recordPath,
+                                        "Also write the raw netlink stream to FILE (rtmon format: `ip monitor "
+                                        "file FILE` prints it), initial dump first")
+                            ->type_name("FILE");
+  app->add_option("--replay", options->replayPath,
+                  "Print the events of a recording made with --record instead of following the kernel, then exit")
+      ->type_name("FILE")
+      ->excludes(record);
+  app->footer(
+      "At start, watch prints where things stand: one reachability line each for ipv4, ipv6 and overall (family "
+      "\"any\"), with previous \"unknown\" (unless --events leaves reachability out). It then prints each change "
+      "with an RFC 3339 UTC timestamp until SIGINT or SIGTERM, and exits 0.");
+  return {app, [options](const GlobalOptions& global) { return runWatch(global, *options); }};
+}
+
+}  // namespace netmon::cli
