@@ -91,6 +91,13 @@ struct NETMON_EXPORT MonitorOptions {
   std::string replayPath;
 };
 
+class StatusMonitor;
+namespace detail {
+class Backend;
+// Test-only: a monitor over a fake backend (tests/unit). Not part of the supported API.
+NETMON_EXPORT Result<StatusMonitor> createStatusMonitorForTest(MonitorOptions options, std::unique_ptr<Backend> backend);
+}  // namespace detail
+
 class NETMON_EXPORT StatusMonitor {
  public:
   using Callback = std::function<void(const Event&)>;
@@ -128,6 +135,7 @@ class NETMON_EXPORT StatusMonitor {
   class Impl;
 
  private:
+  friend Result<StatusMonitor> detail::createStatusMonitorForTest(MonitorOptions, std::unique_ptr<detail::Backend>);
   explicit StatusMonitor(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -171,6 +171,12 @@ Result<StatusMonitor> StatusMonitor::create(MonitorOptions options) {
   return StatusMonitor(std::move(impl));
 }
 
+Result<StatusMonitor> detail::createStatusMonitorForTest(MonitorOptions options, std::unique_ptr<Backend> backend) {
+  auto impl = std::make_unique<StatusMonitor::Impl>(std::move(options), std::move(backend));
+  if (auto started = impl->start(); !started) return tl::unexpected(started.error());
+  return StatusMonitor(std::move(impl));
+}
+
 StatusMonitor::StatusMonitor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StatusMonitor::StatusMonitor(StatusMonitor&&) noexcept = default;
 StatusMonitor& StatusMonitor::operator=(StatusMonitor&&) noexcept = default;

@@ -80,7 +80,7 @@ struct RuleHeader {  // struct fib_rule_hdr
   uint8_t srcLength = 0;
   uint8_t tos = 0;
   uint8_t table = 0;
-  uint8_t action = FR_ACT_TO_TABLE;
+  uint8_t action = FR_ACT_TO_TBL;
   uint32_t flags = 0;  // FIB_RULE_*
 };
 
@@ -89,7 +89,7 @@ struct NextHopSpec {
   int ifindex = 0;
   uint8_t hops = 0;          // rtnh_hops: weight - 1
   uint8_t flags = 0;         // RTNH_F_*
-  std::string gateway;       // "" for none; otherwise "192.0.2.1" / "2001:db8::1"
+  std::string gateway{};     // "" for none; otherwise "192.0.2.1" / "2001:db8::1"
   bool gatewayAsVia = false; // put it in RTA_VIA (struct rtvia) instead of RTA_GATEWAY
 };
 

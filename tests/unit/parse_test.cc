@@ -5,15 +5,13 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/fib_rules.h>
+#include <linux/if.h>  // not <net/if.h>: IFF_LOWER_UP and IF_OPER_* live only here
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/socket.h>
-// After <net/if.h>, whose enum lacks them: IFF_LOWER_UP, IF_OPER_*.
-#include <linux/if.h>
 
 #include <algorithm>
 #include <climits>
@@ -315,7 +313,7 @@ TEST(ParseRule, EveryFieldRoundTrips) {
   const fib_rule_port_range ports{1024, 2048};
   Message m = Message::rule(RTM_NEWRULE,
                             {.family = AF_INET, .dstLength = 24, .srcLength = 16, .tos = 0x08,
-                             .table = RT_TABLE_UNSPEC, .action = FR_ACT_TO_TABLE,
+                             .table = RT_TABLE_UNSPEC, .action = FR_ACT_TO_TBL,
                              .flags = FIB_RULE_INVERT},
                             NLM_F_EXCL)
                   .u32(FRA_PRIORITY, 100)
@@ -637,6 +635,15 @@ TEST(ParseHostile, UnknownAttributeSkippedSilently) {
   EXPECT_EQ(sink.links[0].record.mtu, 1500u);
 }
 
+TEST(ParseHostile, DuplicateAttributeLastOneWins) {
+  // As the kernel's nla_parse() does; a forged message cannot smuggle a second value past us.
+  RecordingSink sink;
+  const ParseStats stats = parse(veth().u32(IFLA_MTU, 9000), sink);
+  EXPECT_EQ(stats.malformed, 0u);
+  ASSERT_EQ(sink.links.size(), 1u);
+  EXPECT_EQ(sink.links[0].record.mtu, 9000u);
+}
+
 TEST(ParseHostile, UnknownMessageTypeCounted) {
   RecordingSink sink;
   const ParseStats stats =
@@ -696,11 +703,14 @@ Message multipathRoute() {
   return Message::route(RTM_NEWROUTE, {.family = AF_INET, .dstLength = 24,
                                        .table = RT_TABLE_MAIN, .type = RTN_UNICAST})
       .address(RTA_DST, "198.51.100.0")
-      .multipath({{.ifindex = 2, .gateway = "192.0.2.1"}, {.ifindex = 3, .gateway = "192.0.2.3"}});
+      .multipath({{.ifindex = 2, .gateway = "192.0.2.1"}, {.ifindex = 3, .gateway = "192.0.2.3"}})
+      .u32(RTA_PRIORITY, 7);  // an attribute after the multipath one that a bad rtnh_len can reach
 }
 
 TEST(ParseHostile, MultipathBadRtnhLenDropsAllNextHops) {
-  for (uint16_t len : {uint16_t{0}, uint16_t{3}, uint16_t{7}, uint16_t{200}}) {
+  // Each next hop is 8 bytes of rtnexthop + 8 of RTA_GATEWAY: 24 spills into RTA_PRIORITY, which
+  // still lies inside the message; 200 runs past the message.
+  for (uint16_t len : {uint16_t{0}, uint16_t{3}, uint16_t{7}, uint16_t{24}, uint16_t{200}}) {
     SCOPED_TRACE(len);
     RecordingSink sink;
     const ParseStats stats = parse(multipathRoute().setNextHopLength(1, len), sink);
@@ -708,6 +718,7 @@ TEST(ParseHostile, MultipathBadRtnhLenDropsAllNextHops) {
     ASSERT_EQ(sink.routes.size(), 1u) << "the route itself is kept";
     EXPECT_TRUE(sink.routes[0].record.nextHops.empty());
     EXPECT_EQ(sink.routes[0].record.destination, (IpPrefix{ip("198.51.100.0"), 24}));
+    EXPECT_EQ(sink.routes[0].record.metric, 7u);
   }
   RecordingSink control;
   EXPECT_EQ(parse(multipathRoute(), control).malformed, 0u);

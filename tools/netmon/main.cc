@@ -2,6 +2,7 @@
 // selected subcommand, and maps failures to exit codes (see common.h).
 #include <csignal>
 #include <exception>
+#include <string>
 #include <vector>
 
 #include "commands.h"
@@ -44,7 +45,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& success) {  // --help, --version
     return app.exit(success);
   } catch (const CLI::ParseError& error) {
-    fail(error.what());
+    // CLI11 reports an unknown subcommand as a missing one; the word it could not place says more.
+    const std::vector<std::string> unplaced = app.remaining();
+    if (app.get_subcommands().empty() && !unplaced.empty() && !unplaced.front().starts_with("-")) {
+      std::string known;
+      for (const Command& command : commands) known += (known.empty() ? "" : ", ") + command.app->get_name();
+      fail("unknown command '" + unplaced.front() + "' (commands: " + known + ")");
+    } else {
+      fail(error.what());
+    }
     return kExitUsage;
   }
 

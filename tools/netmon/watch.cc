@@ -185,7 +185,7 @@ Command watchCommand(CLI::App& parent) {
   app->add_flag("--json", options->json,
                 "One JSON object per line: type, time, sequence, and change plus link/address/route/rule, or "
                 "reachability/previous/family/reason/explanation, or reason/resyncs/differences");
-  app->add_option("--events", options->events, "Print only these kinds of events (comma-separated)")
+  app->add_option("--events", options->events, "Print only these kinds of events: " + kindList())
       ->type_name("KIND,...")
       ->delimiter(',')
       ->check(CLI::Validator(
@@ -193,7 +193,7 @@ Command watchCommand(CLI::App& parent) {
             if (eventKindFromString(word)) return {};
             return fmt::format("unknown event kind '{}' (expected {})", word, kindList());
           },
-          "{" + kindList() + "}", "EVENT_KIND"));
+          "", "EVENT_KIND"));
   CLI::Option* record = app->add_option("--record", options->recordPath,
                                         "Also write the raw netlink stream to FILE (rtmon format: `ip monitor "
                                         "file FILE` prints it), initial dump first")
