@@ -5,8 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -135,7 +139,9 @@ TransportMedium deriveTransportMedium(const MediumFacts& facts) {
 //   c. No usable address → disconnected, because (first that holds; "links" are the non-loopback,
 //      non-ignored ones):
 //        no link is up                                           no-link-up
-//        no link that is up has carrier (dormant counts as none) no-carrier  (the first such link)
+//        no link that is up has carrier (dormant counts as none) no-carrier  (the first up link
+//                                                                             without carrier,
+//                                                                             else a dormant one)
 //        a link with carrier holds a tentative/dadfailed address addresses-tentative (that link)
 //        otherwise                                               no-address  (first carrying link)
 //   d. Every usable address link-local (169.254/16, fe80::/10, or scope link) → local,
@@ -155,7 +161,9 @@ TransportMedium deriveTransportMedium(const MediumFacts& facts) {
 //          no rule led to a route                       no-internet-route (uncovered: the interval
 //                                                       if it is one aligned block, else its
 //                                                       first K-bit block)
-//          a reject route, or a reject rule             internet-route-rejected
+//          a blackhole/unreachable/prohibit route, a    internet-route-rejected
+//          reject rule, or a route that keeps the
+//          packet on this host (type local, or via lo)
 //          the route leaves through a link that is      internet-route-link-down
 //          down, lacks carrier, dormant, or gone
 //          the route leaves through an ignored link     internet-route-ignored-link
@@ -589,10 +597,8 @@ class ReachabilityEvaluator {
     const std::vector<Span> intervals = elementaryIntervals();
     std::vector<Resolution> resolutions;
     resolutions.reserve(intervals.size());
-    for (const Span& interval : intervals) resolutions.push_back(resolve(interval.begin));
-
     for (size_t i = 0; i < intervals.size(); ++i) {
-      const Resolution& resolution = resolutions[i];
+      const Resolution& resolution = resolutions.emplace_back(resolve(intervals[i].begin));
       if (resolution.outcome == Outcome::Usable) continue;
       Verdict verdict = verdictFor(resolution);
       verdict.reachability = Reachability::Site;

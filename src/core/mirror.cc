@@ -7,9 +7,14 @@ namespace netmon::detail {
 namespace {
 constexpr uint32_t kFlagUp = 0x1;  // IFF_UP
 
+int keyLink(const Route& route) {
+  if (route.family != Family::Ipv6) return 0;  // see route_store.h: only IPv6 keys include the link
+  return route.nextHops.empty() ? route.linkIndex : route.nextHops.front().linkIndex;
+}
+
 bool sameRouteKey(const Route& a, const Route& b) {
   return a.family == b.family && a.table == b.table && a.destination == b.destination && a.tos == b.tos &&
-         a.metric == b.metric && a.sourceLength == b.sourceLength;
+         a.metric == b.metric && a.sourceLength == b.sourceLength && keyLink(a) == keyLink(b);
 }
 
 // True if every way out of `route` is `link_index`: the kernel drops such routes with the link.
@@ -90,7 +95,11 @@ void Mirror::applyLink(bool removed, Link&& link) {
     emit(LinkEvent{Change::Added, std::move(link)});
     return;
   }
-  if ((existing->second.flags & kFlagUp) && !(link.flags & kFlagUp)) links_needing_route_check_.push_back(link.index);
+  if ((existing->second.flags & kFlagUp) && !(link.flags & kFlagUp) &&
+      std::find(links_needing_route_check_.begin(), links_needing_route_check_.end(), link.index) ==
+          links_needing_route_check_.end()) {
+    links_needing_route_check_.push_back(link.index);
+  }
   if (existing->second == link) return;
   existing->second = link;
   dirty_ = true;
@@ -106,6 +115,7 @@ void Mirror::applyAddress(bool removed, Address&& address) {
     Address last = existing->second;
     addresses_.erase(existing);
     dirty_ = true;
+    if (last.family() == Family::Ipv4) noteIpv4AddressGone(last);
     emit(AddressEvent{Change::Removed, std::move(last)});
     return;
   }
@@ -122,6 +132,26 @@ void Mirror::applyAddress(bool removed, Address&& address) {
   emit(AddressEvent{Change::Changed, std::move(address)});
 }
 
+// Removing an IPv4 address makes the kernel drop, without RTM_DELROUTE, the routes that used it
+// as preferred source (fib_sync_down_addr) and, when it was the link's last address, every IPv4
+// route through the link (fib_disable_ip). Which ones went is asked of the kernel afterwards.
+void Mirror::noteIpv4AddressGone(const Address& address) {
+  std::set<int> links{address.linkIndex};
+  const uint32_t source = address.address.v4HostOrder();
+  routes_.v4().forEachPacked([&](const PackedRoute<4>& record) {
+    if (!(record.internal & PackedRoute<4>::kHasSource)) return;
+    const uint32_t preferred = uint32_t(record.preferred_source[0]) << 24 | uint32_t(record.preferred_source[1]) << 16 |
+                               uint32_t(record.preferred_source[2]) << 8 | record.preferred_source[3];
+    if (preferred == source) links.insert(record.link_index);
+  });
+  for (int link : links) {
+    if (std::find(links_needing_route_check_.begin(), links_needing_route_check_.end(), link) ==
+        links_needing_route_check_.end()) {
+      links_needing_route_check_.push_back(link);
+    }
+  }
+}
+
 void Mirror::noteRouteForDerivation(const Route& route, bool removed) {
   if (!isReachabilityCandidate(route)) return;
   auto it = std::find_if(candidates_.begin(), candidates_.end(), [&](const Route& c) { return sameRouteKey(c, route); });
@@ -135,8 +165,22 @@ void Mirror::noteRouteForDerivation(const Route& route, bool removed) {
   dirty_ = true;
 }
 
-void Mirror::applyRoute(bool removed, const Route& route) {
+void Mirror::applyRoute(bool removed, const Route& route, bool replace) {
   if (route.family != Family::Ipv4 && route.family != Family::Ipv6) return;
+  if (replace && route.family == Family::Ipv6) {
+    // `ip -6 route replace` may move a route to another link: the kernel replaces the route with
+    // the same prefix and metric whatever its device, and says nothing about the old one.
+    Route other = route;
+    other.nextHops.clear();
+    for (const auto& [index, link] : links_) {
+      if (index == keyLink(route)) continue;
+      other.linkIndex = index;
+      if (auto last = routes_.remove(other)) {
+        noteRouteForDerivation(*last, true);
+        emit(RouteEvent{Change::Removed, std::move(*last)});
+      }
+    }
+  }
   if (removed) {
     auto last = routes_.remove(route);
     if (!last) return;
@@ -188,7 +232,7 @@ std::vector<int> Mirror::takeLinksNeedingRouteCheck() {
 void Mirror::reconcileLinkRoutes(int link_index, Family family, const std::vector<Route>& kernel_routes) {
   RouteStore present;
   for (const Route& route : kernel_routes) {
-    applyRoute(false, route);
+    applyRoute(false, route, false);
     present.upsert(route, false);
   }
   auto stale = [&](const Route& route) {

@@ -42,8 +42,8 @@ class Mirror {
 
   void applyLink(bool removed, Link&& link);
   void applyAddress(bool removed, Address&& address);
-  // nlmsg_flags: NLM_F_REPLACE etc. (informational; the key decides).
-  void applyRoute(bool removed, const Route& route);
+  // replace: the message carried NLM_F_REPLACE.
+  void applyRoute(bool removed, const Route& route, bool replace = false);
   void applyRule(bool removed, Rule&& rule);
 
   // Resync: between begin and end, every applied object is marked seen; end removes (and reports)
@@ -88,6 +88,7 @@ class Mirror {
   bool wants(EventKind kind) const { return interest_.contains(kind); }
   void deriveLink(Link& link) const;
   void noteRouteForDerivation(const Route& route, bool removed);
+  void noteIpv4AddressGone(const Address& address);
   void removeRoutesOfLink(int link_index);
 
   LinkFilter filter_;

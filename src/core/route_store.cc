@@ -40,7 +40,8 @@ size_t RouteTable<N>::KeyHash::operator()(const Key& key) const {
     h = mix(h ^ word);
   }
   h = mix(h ^ (uint64_t(key.table) << 32 | key.metric));
-  h = mix(h ^ (uint64_t(key.destination_length) | uint64_t(key.source_length) << 8 | uint64_t(key.tos) << 16));
+  h = mix(h ^ (uint64_t(key.destination_length) | uint64_t(key.source_length) << 8 | uint64_t(key.tos) << 16 |
+               uint64_t(uint32_t(key.link_index)) << 24));
   return size_t(h);
 }
 
@@ -52,7 +53,7 @@ typename RouteTable<N>::Record RouteTable<N>::pack(const Route& route) {
   r.preferred_source = bytesOf<N>(route.preferredSource);
   r.table = route.table;
   r.metric = route.metric;
-  r.link_index = route.linkIndex;
+  r.link_index = route.nextHops.empty() ? route.linkIndex : route.nextHops.front().linkIndex;
   r.destination_length = route.destination.length;
   r.source_length = route.sourceLength;
   r.tos = route.tos;
@@ -79,7 +80,7 @@ Route RouteTable<N>::expand(const Record& r, const std::vector<NextHop>* next_ho
   route.protocol = r.protocol;
   route.scope = Scope(r.scope);
   route.flags = r.flags;
-  route.linkIndex = r.link_index;
+  route.linkIndex = (r.internal & Record::kMultipath) ? 0 : r.link_index;
   if (r.internal & Record::kHasGateway) route.gateway = addressOf<N>(r.gateway);
   if (r.internal & Record::kHasSource) route.preferredSource = addressOf<N>(r.preferred_source);
   if (next_hops) route.nextHops = *next_hops;

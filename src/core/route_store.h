@@ -7,9 +7,13 @@
 // allocation per route. Removal swaps the last record into the hole. Multipath next hops, rare and
 // variable-sized, live in a side map.
 //
-// The key is the kernel's: family, table, destination, prefix length, tos, metric (and IPv6 source
-// prefix length). Two IPv4 routes that differ only in next hop (`ip route append`) share a key;
-// the later one replaces the earlier in the mirror.
+// The key is the kernel's: family, table, destination, prefix length, tos, metric, IPv6 source
+// prefix length — and for IPv6 the output link, because IPv6 keeps one route per device for the
+// same prefix and metric (every link has its own fe80::/64), where IPv4 refuses the second
+// (EEXIST) and `ip route replace` moves the route to the new device. A multipath route is keyed by
+// its first next hop's link, so appending a next hop to an IPv6 route changes that route. Two IPv4
+// routes that differ only in next hop (`ip route append`) share a key; the later one replaces the
+// earlier in the mirror.
 //
 // Thread safety: none; the owner (Mirror) serialises access.
 #include <array>
@@ -33,7 +37,7 @@ struct PackedRoute {
   std::array<uint8_t, AddressBytes> preferred_source;
   uint32_t table;
   uint32_t metric;
-  int32_t link_index;
+  int32_t link_index;   // RTA_OIF; for multipath routes the first next hop's link (RTA_OIF is absent)
   uint8_t destination_length;
   uint8_t source_length;
   uint8_t tos;
@@ -75,13 +79,17 @@ class RouteTable {
   struct Key {
     std::array<uint8_t, AddressBytes> destination;
     uint32_t table, metric;
+    int32_t link_index;  // IPv6 only; 0 for IPv4
     uint8_t destination_length, source_length, tos;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
     size_t operator()(const Key& key) const;
   };
-  static Key keyOf(const Record& r) { return {r.destination, r.table, r.metric, r.destination_length, r.source_length, r.tos}; }
+  static Key keyOf(const Record& r) {
+    return {r.destination, r.table, r.metric, kFamily == Family::Ipv6 ? r.link_index : 0, r.destination_length,
+            r.source_length, r.tos};
+  }
   static Key keyOf(const Route& route) { return keyOf(pack(route)); }
 
   // Slot holding `key`, or the empty slot where it would go.

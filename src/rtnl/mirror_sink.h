@@ -1,5 +1,7 @@
 #pragma once
 // ParseSink that applies parsed records to the Mirror, and tracks the end of a request.
+#include <linux/netlink.h>
+
 #include <optional>
 
 #include "core/mirror.h"
@@ -15,7 +17,9 @@ class MirrorSink : public ParseSink {
   void onAddress(bool removed, Address&& address, uint16_t) override {
     mirror_.applyAddress(removed, std::move(address));
   }
-  void onRoute(bool removed, Route&& route, uint16_t) override { mirror_.applyRoute(removed, route); }
+  void onRoute(bool removed, Route&& route, uint16_t flags) override {
+    mirror_.applyRoute(removed, route, flags & NLM_F_REPLACE);
+  }
   void onRule(bool removed, Rule&& rule, uint16_t) override { mirror_.applyRule(removed, std::move(rule)); }
   void onDone(uint32_t seq) override {
     if (awaited_ && seq == awaited_) done_ = true;

@@ -886,6 +886,35 @@ TEST(DeriveReachabilityTest, MultipathWithOneDeadNextHopIsOnline) {
   EXPECT_EQ(dead.gateway, ip("192.0.2.1"));
 }
 
+TEST(DeriveReachabilityTest, MultipathThroughIgnoredAndLiveLinksIsOnlineThroughTheLiveOne) {
+  Host host = homeHost();
+  host.links.push_back(ignored(link(3, "eth1")));
+  host.routes[1] = multipath("0.0.0.0/0", {{3, "198.51.100.1"}, {2, "192.0.2.1"}});
+  expectOnline(host.derive(), "0.0.0.0/0", "eth0");
+
+  // Only the ignored hop and a dead one: the first hop's failure is reported.
+  host.links[1] = withoutCarrier(host.links[1]);
+  host.links.push_back(link(4, "eth2"));
+  host.addresses.push_back(address(4, "203.0.113.10/24"));
+  const Verdict v = host.derive();
+  EXPECT_EQ(v.reason, Reason::InternetRouteIgnoredLink);
+  EXPECT_EQ(v.linkName, "eth1");
+}
+
+TEST(DeriveReachabilityTest, MultipathWithALiveHopLackingSourceIsNoSourceAddress) {
+  Host host = homeHost();
+  host.links[1] = withoutCarrier(host.links[1]);
+  host.links.push_back(link(3, "eth1"));  // live, but only fe80::
+  host.addresses.push_back(address(3, "fe80::11/64"));
+  host.links.push_back(link(4, "eth2"));  // keeps a global address elsewhere
+  host.addresses.push_back(address(4, "2001:db8:2::10/64"));
+  host.routes[2] = multipath("::/0", {{2, "fe80::1"}, {3, "fe80::2"}});
+  const Verdict v = host.derive(Family::Ipv6);
+  EXPECT_EQ(v.reason, Reason::NoSourceAddress);
+  EXPECT_EQ(v.linkName, "eth1");
+  EXPECT_EQ(v.gateway, ip("fe80::2"));
+}
+
 TEST(DeriveReachabilityTest, PreferredSourceIsUsedWhenUsable) {
   Host host = homeHost();
   host.addresses.push_back(address(2, "192.0.2.20/24"));
@@ -1086,7 +1115,8 @@ TEST(VerdictExplanationTest, EveryReasonHasASentence) {
   v.linkIndex = 7;
   v.reason = Reason::InternetRouteLinkDown;
   EXPECT_EQ(v.explanation(),
-            "site: the route to the Internet (::/0, table 51820) leaves through link 7, which is down or has no carrier");
+            "site: the route to the Internet (::/0, table 51820) leaves through link 7, "
+            "which is down or has no carrier");
 }
 
 }  // namespace

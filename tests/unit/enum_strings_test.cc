@@ -79,8 +79,9 @@ const Rows<RouteType> kRouteType = {
     {RouteType::Throw, "throw"},          {RouteType::Nat, "nat"},             {RouteType::ExternalResolve, "xresolve"},
 };
 const Rows<RuleAction> kRuleAction = {
-    {RuleAction::Unspecified, "unspec"}, {RuleAction::ToTable, "to-table"},       {RuleAction::Goto, "goto"},
-    {RuleAction::Nop, "nop"},            {RuleAction::Blackhole, "blackhole"},    {RuleAction::Unreachable, "unreachable"},
+    {RuleAction::Unspecified, "unspec"}, {RuleAction::ToTable, "to-table"},
+    {RuleAction::Goto, "goto"},          {RuleAction::Nop, "nop"},
+    {RuleAction::Blackhole, "blackhole"}, {RuleAction::Unreachable, "unreachable"},
     {RuleAction::Prohibit, "prohibit"},
 };
 const Rows<Family> kFamily = {{Family::Unspecified, "any"}, {Family::Ipv4, "ipv4"}, {Family::Ipv6, "ipv6"}};
