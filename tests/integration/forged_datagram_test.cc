@@ -286,6 +286,10 @@ TEST_F(ForgedDatagramTest, ForgedMessagesChangeNothingAndAreCounted) {
   EXPECT_EQ(toString(after->reachability), toString(before->reachability));
   EXPECT_EQ(mirrorKernelDifferences(ns, *after), "");
   const Counters counters = monitor.counters();
+  RecordProperty("monitor_sockets", static_cast<int>(targets.size()));
+  RecordProperty("unicast_sent", static_cast<int>(sent));
+  RecordProperty("multicast_sent", static_cast<int>(multicast));
+  RecordProperty("foreign_sender_dropped", static_cast<int>(counters.foreignSenderDropped));
   EXPECT_GE(counters.foreignSenderDropped, 10000u) << describe(counters);
   EXPECT_EQ(counters.malformed, counters_before.malformed) << describe(counters);
 }

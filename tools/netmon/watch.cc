@@ -107,15 +107,20 @@ int runReplay(StatusMonitor& monitor, LineWriter& out) {
   return out.failed() ? exitCodeAfterWriteFailure(out) : kExitOk;
 }
 
-// Follows the kernel until SIGINT/SIGTERM arrives on `signals` (a signalfd).
+// Follows the kernel until SIGINT/SIGTERM arrives on `signals` (a signalfd), or until whoever reads
+// stdout goes away: the write end of a pipe reports POLLERR once its reader closed (pipe(7)), so
+// `netmon watch | head -1` ends at once rather than at the next event.
 int runLive(StatusMonitor& monitor, int signals, LineWriter& out) {
-  pollfd fds[2] = {{monitor.fd(), POLLIN, 0}, {signals, POLLIN, 0}};
+  pollfd fds[3] = {{monitor.fd(), POLLIN, 0}, {signals, POLLIN, 0}, {STDOUT_FILENO, 0, 0}};
   while (!out.failed()) {
-    if (::poll(fds, 2, -1) < 0) {
+    if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       return fail(fmt::format("poll: {}", std::strerror(errno)));
     }
     if (fds[1].revents != 0) break;
+    if (fds[2].revents & (POLLERR | POLLHUP)) return kExitOk;
+    // stdout closed or not pollable: stop asking, a failed write still ends the program.
+    if (fds[2].revents & POLLNVAL) fds[2].fd = -1;
     if (fds[0].revents & POLLNVAL) return fail("poll: monitor descriptor is not open");
     if (fds[0].revents != 0) {
       auto handled = monitor.process();
