@@ -1,8 +1,10 @@
 # Warnings, -Werror in CI, sanitizers and clang's thread-safety analysis.
 function(netmon_apply_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
-    target_compile_options(${target} PRIVATE -Wthread-safety -Wno-shadow-field-in-constructor)
+    target_compile_options(${target} PRIVATE -Wthread-safety -Wshadow-uncaptured-local)
+  else()
+    target_compile_options(${target} PRIVATE -Wshadow=local)
   endif()
   if(NETMON_WERROR)
     target_compile_options(${target} PRIVATE -Werror)

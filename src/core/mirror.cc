@@ -35,6 +35,7 @@ bool sameAddressIgnoringLifetimes(Address a, Address b) {
 Mirror::Mirror(LinkFilter filter, MediumHintsProvider hints) : filter_(std::move(filter)), hints_(std::move(hints)) {}
 
 void Mirror::emit(EventPayload payload) {
+  ++generation_;
   if (resyncing_) ++resync_differences_;
   const auto kind = static_cast<EventKind>(1u << payload.index());
   if (wants(kind)) events_.push_back(std::move(payload));
@@ -194,6 +195,8 @@ void Mirror::applyRoute(bool removed, const Route& route, bool replace) {
   // Building the event copies the route: skip it when nobody listens to routes (1M-route dumps).
   if (wants(EventKind::Route) || resyncing_) {
     emit(RouteEvent{result == UpsertResult::Added ? Change::Added : Change::Changed, route});
+  } else {
+    ++generation_;
   }
 }
 

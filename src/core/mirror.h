@@ -65,6 +65,9 @@ class Mirror {
   void finishBatch();
   std::vector<EventPayload> takeEvents();
 
+  // Counts every change applied, whether or not anyone wanted its event: snapshots cached by
+  // the monitor are stale when it moved.
+  uint64_t generation() const { return generation_; }
   bool hasData() const { return has_data_; }
   void markHasData() { has_data_ = true; dirty_ = true; }
 
@@ -109,6 +112,7 @@ class Mirror {
   std::vector<Rule> seen_rules_;
 
   std::vector<int> links_needing_route_check_;
+  uint64_t generation_ = 0;
   bool dirty_ = false;
   bool has_data_ = false;
   FamilyState ipv4_, ipv6_;

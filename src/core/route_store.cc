@@ -157,8 +157,8 @@ UpsertResult RouteTable<N>::upsert(const Route& route, bool mark_seen) {
   Record incoming = record;
   incoming.internal = uint8_t(incoming.internal & ~Record::kSeen);
   const bool same = std::memcmp(&previous, &incoming, sizeof(Record)) == 0 && !hops_changed;
+  if (!mark_seen) record.internal |= uint8_t(existing.internal & Record::kSeen);  // keep a resync's mark
   existing = record;
-  if (!mark_seen && (previous.internal & Record::kSeen)) existing.internal |= Record::kSeen;
   if (hops_changed) {
     if (route.nextHops.empty()) next_hops_.erase(key);
     else next_hops_[key] = route.nextHops;

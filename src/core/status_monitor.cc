@@ -86,7 +86,8 @@ class StatusMonitor::Impl {
         events.push_back(Event{++sequence_, now, std::move(payload)});
       }
       const Counters& latest = backend_->counters();
-      if (!events.empty() || !(latest == counters_)) cached_.reset();
+      if (mirror_.generation() != cached_generation_ || !(latest == counters_)) cached_.reset();
+      cached_generation_ = mirror_.generation();
       counters_ = latest;
     }
     // Published outside the lock: inline callbacks may call snapshot() or subscribe().
@@ -149,6 +150,7 @@ class StatusMonitor::Impl {
   detail::Mirror mirror_ NETMON_GUARDED_BY(mutex_);
   std::shared_ptr<const Snapshot> cached_ NETMON_GUARDED_BY(mutex_);
   uint64_t sequence_ NETMON_GUARDED_BY(mutex_) = 0;
+  uint64_t cached_generation_ NETMON_GUARDED_BY(mutex_) = 0;
   Counters counters_ NETMON_GUARDED_BY(mutex_);
   const std::shared_ptr<detail::SubscriptionRegistry> registry_;
   std::thread thread_;

@@ -64,6 +64,7 @@ void SubscriptionState::coalesceOnOverflow() {
     const auto& r = std::get<ReachabilityEvent>(e.payload);
     return r.current == r.previous;
   });
+  std::sort(kept.begin(), kept.end(), [](const Event& x, const Event& y) { return x.sequence < y.sequence; });
   queue_.assign(kept.begin(), kept.end());
   if (mask_.contains(EventKind::Resync)) {
     Event resync;

@@ -6,10 +6,9 @@
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
-#include <net/if_arp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cstring>
@@ -228,21 +227,19 @@ class Parser {
   }
 
  private:
-  // Since Linux 4.x the DONE that ends a dump carries the dump's final status as an int
-  // (netlink_dump_done, nlk->dump_done_errno). A negative value means the dump stopped early
+  // The DONE that ends a kernel dump carries the dump's final status as an int (netlink_dump();
+  // nlk->dump_done_errno since Linux 4.14). A negative value means the dump stopped early
   // (-EMSGSIZE, -ENOBUFS...): it is reported as that request's error, never as a complete dump.
-  // Older kernels and libmnl-built DONEs may carry no payload at all.
+  // A DONE without payload (user-space peers) is a plain end of dump.
   void done(const Message& m) {
-    if (m.payload.size >= sizeof(int)) {
-      const int status = m.payload.read<int>();
-      if (status < 0 && status != INT_MIN) {
-        ++stats_.messages;
-        sink_.onError(m.header.nlmsg_seq, -status);
-        return;
-      }
-    }
+    const int status = m.payload.size >= sizeof(int) ? m.payload.read<int>() : 0;
+    if (status == INT_MIN) return malformed();
     ++stats_.messages;
-    sink_.onDone(m.header.nlmsg_seq);
+    if (status < 0) {
+      sink_.onError(m.header.nlmsg_seq, -status);
+    } else {
+      sink_.onDone(m.header.nlmsg_seq);
+    }
   }
 
   // struct nlmsgerr: the (negative) errno and the request's header; ACK when error == 0. The kernel
@@ -266,6 +263,10 @@ class Parser {
     ifinfomsg ifi{};
     AttrTable<IFLA_MAX + 1> tb;
     if (!splitMessage(m, ifi, tb)) return malformed();
+    // The bridge module announces its ports' STP/VLAN state on the link group as AF_BRIDGE
+    // RTM_NEWLINK messages that lack most link attributes; as link state they would erase the
+    // port's kind. Only AF_UNSPEC messages describe the link itself.
+    if (ifi.ifi_family != AF_UNSPEC) return skippedFamily();
     AttrReader r(stats_);
 
     Link l;
@@ -496,7 +497,8 @@ ParseStats walk(Bytes datagram, ParseSink& sink) {
 
 ParseStats parseDatagram(std::span<const uint8_t> datagram, ParseSink& sink) {
   const Bytes bytes{datagram.data(), datagram.size()};
-  if (reinterpret_cast<uintptr_t>(datagram.data()) % alignof(nlmsghdr) == 0) return walk(bytes, sink);
+  if (reinterpret_cast<uintptr_t>(datagram.data()) % alignof(nlmsghdr) == 0)
+    return walk(bytes, sink);
   std::vector<uint32_t> aligned((datagram.size() + 3) / 4);
   if (!datagram.empty()) std::memcpy(aligned.data(), datagram.data(), datagram.size());
   return walk({reinterpret_cast<const uint8_t*>(aligned.data()), datagram.size()}, sink);

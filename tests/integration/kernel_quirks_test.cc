@@ -195,5 +195,33 @@ TEST_F(KernelQuirksTest, DeletingALinkRemovesItsAddressesAndRoutes) {
   EXPECT_TRUE(sawRouteRemoved("198.51.100.0/24", 70, mark));
 }
 
+// Bridge ports: `master` is the bridge's index, the port is enslaved; leaving the bridge clears it.
+TEST_F(KernelQuirksTest, BridgePortHasItsMaster) {
+  TestNamespace& ns = *ns_;
+  ns.ip("link add br0 type bridge");
+  ns.addVethWithPeer("veth2");
+  ns.ip("link set veth2 master br0");
+  ns.ip("link set br0 up");
+  ns.ip("link set veth2 up");
+  ASSERT_TRUE(ns.waitForCarrier("veth2"));
+  ASSERT_NO_FATAL_FAILURE(startMonitor());
+  const int bridge = ns.linkIndex("br0");
+  {
+    const auto snapshot = monitor_->snapshot();
+    const Link* port = snapshot->findLink("veth2");
+    ASSERT_NE(port, nullptr);
+    EXPECT_EQ(port->master, bridge) << describe(*port);
+    EXPECT_EQ(toString(port->operationalState), toString(OperationalState::Enslaved)) << describe(*port);
+    ASSERT_NE(snapshot->findLink("br0"), nullptr);
+    EXPECT_EQ(snapshot->findLink("br0")->kind, "bridge");
+  }
+  const size_t mark = recorder_->mark();
+  ns.ip("link set veth2 nomaster");
+  EXPECT_TRUE(recorder_->waitFor("veth2 leaves br0", linkEventWhere("veth2", [](const LinkEvent& e) {
+    return e.change == Change::Changed && e.link.master == 0;
+  }), kEventTimeout, mark));
+  EXPECT_TRUE(waitForMirrorToMatchKernel(ns, *monitor_, *recorder_, kLinks | kAddresses | kRoutes));
+}
+
 }  // namespace
 }  // namespace netmon::test

@@ -179,6 +179,8 @@ TEST_F(OverrunTest, ForcedOverrunResyncsToKernelTruth) {
   RecordProperty("changes", static_cast<int>(route_changes.size() + flaps.size()));
   RecordProperty("generate_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(generated - started).count()));
   RecordProperty("events", static_cast<int>(recorder.size()));
+  RecordProperty("overruns", static_cast<int>(counters.overruns));
+  RecordProperty("resyncs", static_cast<int>(counters.resyncs));
 
   EXPECT_GT(counters.overruns, 0u)
       << "the kernel never overran a 4096-byte receive buffer during " << route_changes.size() + flaps.size()

@@ -129,7 +129,8 @@ TEST_F(ReachabilityTest, LadderUpAndDown) {
                    Reason::LinkLocalOnly, mark);
   expectSnapshot("peer up (carrier)", Family::Ipv4, Reachability::Disconnected, Reason::NoAddress);
   EXPECT_TRUE(events().waitUntil("veth0 is degraded (carrier, only link-local)", [&] {
-    const Link* link = monitor().snapshot()->findLink("veth0");
+    const auto snapshot = monitor().snapshot();  // keeps the Link alive while it is read
+    const Link* link = snapshot->findLink("veth0");
     return link && link->operationalState == OperationalState::Degraded;
   }));
 

@@ -87,10 +87,10 @@ struct RuleHeader {  // struct fib_rule_hdr
 // One next hop of an RTA_MULTIPATH attribute.
 struct NextHopSpec {
   int ifindex = 0;
-  uint8_t hops = 0;          // rtnh_hops: weight - 1
-  uint8_t flags = 0;         // RTNH_F_*
-  std::string gateway{};     // "" for none; otherwise "192.0.2.1" / "2001:db8::1"
-  bool gatewayAsVia = false; // put it in RTA_VIA (struct rtvia) instead of RTA_GATEWAY
+  uint8_t hops = 0;           // rtnh_hops: weight - 1
+  uint8_t flags = 0;          // RTNH_F_*
+  std::string gateway{};      // "" for none; otherwise "192.0.2.1" / "2001:db8::1"
+  bool gatewayAsVia = false;  // put it in RTA_VIA (struct rtvia) instead of RTA_GATEWAY
 };
 
 class Message {
@@ -121,7 +121,7 @@ class Message {
   Message& u8(uint16_t type, uint8_t value);
   Message& u16(uint16_t type, uint16_t value);
   Message& u32(uint16_t type, uint32_t value);
-  Message& string(uint16_t type, std::string_view value);    // with its NUL (nla_put_string)
+  Message& string(uint16_t type, std::string_view value);        // with its NUL (nla_put_string)
   Message& unterminated(uint16_t type, std::string_view value);  // without a NUL
   // An IPv4 or IPv6 address in text form; the family follows the text.
   Message& address(uint16_t type, std::string_view text);
@@ -137,11 +137,11 @@ class Message {
   size_t nextHopOffset(size_t i) const { return next_hops_.at(i); }
 
   // Corruptions, applied by bytes().
-  Message& setLength(uint32_t nlmsg_len);                          // header's nlmsg_len
+  Message& setLength(uint32_t nlmsg_len);  // header's nlmsg_len
   Message& setAttributeLength(size_t attributeOffset, uint16_t nla_len);
   Message& setNextHopLength(size_t i, uint16_t rtnh_len);
-  Message& patch(size_t offset, const void* data, size_t len);    // any bytes at any offset
-  Message& truncate(size_t len);                                   // emit only the first len bytes
+  Message& patch(size_t offset, const void* data, size_t len);  // any bytes at any offset
+  Message& truncate(size_t len);                                // emit only the first len bytes
   Message& addFlags(uint16_t flags);
 
   // The message as a datagram would carry it: padded to NLMSG_ALIGN unless truncated.

@@ -107,6 +107,8 @@ TEST_F(MirrorTest, AddressLifetimeOnlyChangeIsNotAnEvent) {
   auto events = eventsOf<AddressEvent>(mirror_.takeEvents());
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].change, Change::Added);
+  mirror_.finishBatch();  // IPv6 now has a routable address: derived events, not checked here
+  mirror_.takeEvents();
 
   a.preferredLifetime = 3500;
   a.validLifetime = 7100;
@@ -388,6 +390,21 @@ TEST_F(MirrorTest, AdminDownIsReportedForARouteCheck) {
   EXPECT_TRUE(mirror_.takeLinksNeedingRouteCheck().empty());
 }
 
+TEST_F(MirrorTest, RemovingAnIpv4AddressAsksForARouteCheck) {
+  addBaseline();
+  mirror_.applyLink(false, upVeth(3, "veth1"));
+  Route sourced = makeRoute("203.0.113.0/24", "", 3);
+  sourced.preferredSource = ip("192.0.2.2");
+  mirror_.applyRoute(false, sourced);
+  mirror_.applyAddress(true, makeAddress(2, "2001:db8::2/64"));  // unknown: nothing
+  mirror_.applyAddress(false, makeAddress(2, "2001:db8::2/64"));
+  mirror_.applyAddress(true, makeAddress(2, "2001:db8::2/64"));  // IPv6: no silent flush
+  EXPECT_TRUE(mirror_.takeLinksNeedingRouteCheck().empty());
+  // The kernel drops routes through the link and routes preferring the address, silently.
+  mirror_.applyAddress(true, makeAddress(2, "192.0.2.2/24"));
+  EXPECT_EQ(mirror_.takeLinksNeedingRouteCheck(), (std::vector<int>{2, 3}));
+}
+
 TEST_F(MirrorTest, ReconcileLinkRoutesRemovesOnlyWhatTheKernelDropped) {
   addBaseline();
   mirror_.applyLink(false, upVeth(3, "veth1"));
@@ -509,7 +526,8 @@ TEST_F(MirrorTest, InterestMaskSuppressesUnwantedPayloads) {
   mirror_.applyLink(false, upVeth());
   mirror_.applyAddress(false, makeAddress(2, "192.0.2.2/24"));
   mirror_.applyRoute(false, makeRoute("default", "192.0.2.1", 2));
-  mirror_.applyRule(false, makeRule(Family::Ipv4, 100, 100));
+  // An IPv6 rule: an IPv4 one would replace IPv4's default rules (and lose the main table).
+  mirror_.applyRule(false, makeRule(Family::Ipv6, 100, 100));
   mirror_.markHasData();
   mirror_.finishBatch();
   const auto events = mirror_.takeEvents();

@@ -74,15 +74,18 @@ ParseStats parse(const Message& m, RecordingSink& sink) { return parse(m.bytes()
 
 // Common well-formed messages, for tests that only vary one thing.
 Message veth(int index = 2) {
-  return Message::link(RTM_NEWLINK, {.type = ARPHRD_ETHER, .index = index,
-                                     .flags = IFF_UP | IFF_LOWER_UP | IFF_BROADCAST})
+  return Message::link(
+             RTM_NEWLINK,
+             {.type = ARPHRD_ETHER, .index = index, .flags = IFF_UP | IFF_LOWER_UP | IFF_BROADCAST})
       .string(IFLA_IFNAME, "veth0")
       .u32(IFLA_MTU, 1500);
 }
 
 Message v4Default() {
-  return Message::route(RTM_NEWROUTE, {.family = AF_INET, .table = RT_TABLE_MAIN,
-                                       .protocol = RTPROT_BOOT, .type = RTN_UNICAST})
+  return Message::route(RTM_NEWROUTE, {.family = AF_INET,
+                                       .table = RT_TABLE_MAIN,
+                                       .protocol = RTPROT_BOOT,
+                                       .type = RTN_UNICAST})
       .u32(RTA_TABLE, RT_TABLE_MAIN)
       .address(RTA_GATEWAY, "192.0.2.1")
       .u32(RTA_OIF, 2);
@@ -93,10 +96,10 @@ Message v4Default() {
 
 TEST(ParseLink, EveryFieldRoundTrips) {
   const uint8_t mac[6] = {0x02, 0x00, 0x5e, 0x10, 0x00, 0x01};
-  Message m = Message::link(RTM_NEWLINK,
-                            {.type = ARPHRD_ETHER, .index = 7,
-                             .flags = IFF_UP | IFF_LOWER_UP | IFF_RUNNING},
-                            NLM_F_MULTI, 42)
+  Message m = Message::link(
+                  RTM_NEWLINK,
+                  {.type = ARPHRD_ETHER, .index = 7, .flags = IFF_UP | IFF_LOWER_UP | IFF_RUNNING},
+                  NLM_F_MULTI, 42)
                   .string(IFLA_IFNAME, "veth7")
                   .u32(IFLA_MTU, 9000)
                   .u8(IFLA_OPERSTATE, IF_OPER_UP)
@@ -145,9 +148,12 @@ TEST(ParseLink, DelLinkReportsRemovedWithPresentFields) {
 
 TEST(ParseAddress, Ipv4EveryFieldRoundTrips) {
   ifa_cacheinfo ci{.ifa_prefered = 100, .ifa_valid = 200, .cstamp = 1, .tstamp = 2};
-  Message m = Message::addr(RTM_NEWADDR, {.family = AF_INET, .prefixLength = 24,
-                                          .flags = IFA_F_PERMANENT, .scope = RT_SCOPE_UNIVERSE,
-                                          .index = 2},
+  Message m = Message::addr(RTM_NEWADDR,
+                            {.family = AF_INET,
+                             .prefixLength = 24,
+                             .flags = IFA_F_PERMANENT,
+                             .scope = RT_SCOPE_UNIVERSE,
+                             .index = 2},
                             NLM_F_CREATE)
                   .address(IFA_ADDRESS, "192.0.2.2")
                   .address(IFA_LOCAL, "192.0.2.2")
@@ -186,8 +192,10 @@ TEST(ParseAddress, PointToPointPeerIsIfaAddress) {
 
 TEST(ParseAddress, Ipv6WithoutLocalOrFlagsAttributeUsesHeaderFlags) {
   RecordingSink sink;
-  parse(Message::addr(RTM_DELADDR, {.family = AF_INET6, .prefixLength = 64,
-                                    .flags = IFA_F_TENTATIVE, .scope = RT_SCOPE_LINK,
+  parse(Message::addr(RTM_DELADDR, {.family = AF_INET6,
+                                    .prefixLength = 64,
+                                    .flags = IFA_F_TENTATIVE,
+                                    .scope = RT_SCOPE_LINK,
                                     .index = 3})
             .address(IFA_ADDRESS, "2001:db8::2"),
         sink);
@@ -206,10 +214,15 @@ TEST(ParseAddress, Ipv6WithoutLocalOrFlagsAttributeUsesHeaderFlags) {
 
 TEST(ParseRoute, Ipv4EveryFieldRoundTrips) {
   Message m = Message::route(RTM_NEWROUTE,
-                             {.family = AF_INET, .dstLength = 24, .srcLength = 0,
-                              .tos = 0x10, .table = RT_TABLE_COMPAT,
-                              .protocol = RTPROT_DHCP, .scope = RT_SCOPE_UNIVERSE,
-                              .type = RTN_UNICAST, .flags = RTNH_F_ONLINK},
+                             {.family = AF_INET,
+                              .dstLength = 24,
+                              .srcLength = 0,
+                              .tos = 0x10,
+                              .table = RT_TABLE_COMPAT,
+                              .protocol = RTPROT_DHCP,
+                              .scope = RT_SCOPE_UNIVERSE,
+                              .type = RTN_UNICAST,
+                              .flags = RTNH_F_ONLINK},
                              NLM_F_REPLACE)
                   .u32(RTA_TABLE, 1000)
                   .address(RTA_DST, "198.51.100.0")
@@ -243,8 +256,11 @@ TEST(ParseRoute, Ipv4EveryFieldRoundTrips) {
 
 TEST(ParseRoute, NoDestinationIsZeroAddressOfFamilyAndHeaderTable) {
   RecordingSink sink;
-  parse(Message::route(RTM_DELROUTE, {.family = AF_INET6, .dstLength = 0, .srcLength = 56,
-                                      .table = RT_TABLE_MAIN, .type = RTN_UNREACHABLE}),
+  parse(Message::route(RTM_DELROUTE, {.family = AF_INET6,
+                                      .dstLength = 0,
+                                      .srcLength = 56,
+                                      .table = RT_TABLE_MAIN,
+                                      .type = RTN_UNREACHABLE}),
         sink);
   ASSERT_EQ(sink.routes.size(), 1u);
   const Route& r = sink.routes[0].record;
@@ -260,11 +276,13 @@ TEST(ParseRoute, NoDestinationIsZeroAddressOfFamilyAndHeaderTable) {
 
 TEST(ParseRoute, Ipv6Gateway) {
   RecordingSink sink;
-  parse(Message::route(RTM_NEWROUTE, {.family = AF_INET6, .table = RT_TABLE_MAIN,
-                                      .protocol = RTPROT_RA, .type = RTN_UNICAST})
-            .address(RTA_GATEWAY, "2001:db8::1")
-            .u32(RTA_PRIORITY, 1024),
-        sink);
+  parse(
+      Message::route(
+          RTM_NEWROUTE,
+          {.family = AF_INET6, .table = RT_TABLE_MAIN, .protocol = RTPROT_RA, .type = RTN_UNICAST})
+          .address(RTA_GATEWAY, "2001:db8::1")
+          .u32(RTA_PRIORITY, 1024),
+      sink);
   ASSERT_EQ(sink.routes.size(), 1u);
   EXPECT_EQ(sink.routes[0].record.gateway, ip("2001:db8::1"));
   EXPECT_EQ(sink.routes[0].record.metric, 1024u);
@@ -273,29 +291,62 @@ TEST(ParseRoute, Ipv6Gateway) {
 
 TEST(ParseRoute, Ipv4ViaIpv6Gateway) {
   RecordingSink sink;
-  parse(Message::route(RTM_NEWROUTE, {.family = AF_INET, .table = RT_TABLE_MAIN,
-                                      .type = RTN_UNICAST})
-            .via(RTA_VIA, "2001:db8::1")
-            .u32(RTA_OIF, 2),
-        sink);
+  parse(
+      Message::route(RTM_NEWROUTE, {.family = AF_INET, .table = RT_TABLE_MAIN, .type = RTN_UNICAST})
+          .via(RTA_VIA, "2001:db8::1")
+          .u32(RTA_OIF, 2),
+      sink);
   ASSERT_EQ(sink.routes.size(), 1u);
   EXPECT_EQ(sink.routes[0].record.family, Family::Ipv4);
   EXPECT_EQ(sink.routes[0].record.gateway, ip("2001:db8::1"));
 }
 
-TEST(ParseRoute, MultipathNextHops) {
+TEST(ParseRoute, ViaOfAnotherFamilyIsIgnoredSilently) {
+  // MPLS-style via (AF_PACKET + MAC): well formed, but nothing an IpAddress can hold.
+  const uint8_t via[2 + 6] = {AF_PACKET, 0, 0x02, 0, 0, 0, 0, 0x01};
   RecordingSink sink;
   const ParseStats stats =
-      parse(Message::route(RTM_NEWROUTE, {.family = AF_INET, .dstLength = 24,
-                                          .table = RT_TABLE_MAIN, .type = RTN_UNICAST})
-                .address(RTA_DST, "198.51.100.0")
-                .multipath({{.ifindex = 2, .hops = 0, .flags = 0, .gateway = "192.0.2.1"},
-                            {.ifindex = 3, .hops = 2, .flags = RTNH_F_LINKDOWN,
-                             .gateway = "192.0.2.3"},
-                            {.ifindex = 4, .hops = 255, .gateway = "2001:db8::9",
-                             .gatewayAsVia = true},
-                            {.ifindex = 5}}),
-            sink);
+      parse(Message::route(RTM_NEWROUTE, {.family = AF_INET}).raw(RTA_VIA, via, sizeof via), sink);
+  EXPECT_EQ(stats.malformed, 0u);
+  ASSERT_EQ(sink.routes.size(), 1u);
+  EXPECT_FALSE(sink.routes[0].record.gateway.isSpecified());
+}
+
+TEST(ParseRoute, ViaShorterThanItsFamilyIsMalformed) {
+  const uint8_t via[2 + 3] = {AF_INET, 0, 192, 0, 2};
+  RecordingSink sink;
+  const ParseStats stats =
+      parse(Message::route(RTM_NEWROUTE, {.family = AF_INET}).raw(RTA_VIA, via, sizeof via), sink);
+  EXPECT_EQ(stats.malformed, 1u);
+  ASSERT_EQ(sink.routes.size(), 1u);
+  EXPECT_FALSE(sink.routes[0].record.gateway.isSpecified());
+  const uint8_t oneByte = AF_INET;  // not even the family fits
+  EXPECT_EQ(parse(Message::route(RTM_NEWROUTE, {.family = AF_INET}).raw(RTA_VIA, &oneByte, 1), sink)
+                .malformed,
+            1u);
+}
+
+TEST(ParseRoute, EmptyMultipathIsMalformed) {
+  RecordingSink sink;
+  const ParseStats stats =
+      parse(Message::route(RTM_NEWROUTE, {.family = AF_INET}).raw(RTA_MULTIPATH, nullptr, 0), sink);
+  EXPECT_EQ(stats.malformed, 1u);
+  ASSERT_EQ(sink.routes.size(), 1u);
+  EXPECT_TRUE(sink.routes[0].record.nextHops.empty());
+}
+
+TEST(ParseRoute, MultipathNextHops) {
+  RecordingSink sink;
+  const ParseStats stats = parse(
+      Message::route(
+          RTM_NEWROUTE,
+          {.family = AF_INET, .dstLength = 24, .table = RT_TABLE_MAIN, .type = RTN_UNICAST})
+          .address(RTA_DST, "198.51.100.0")
+          .multipath({{.ifindex = 2, .hops = 0, .flags = 0, .gateway = "192.0.2.1"},
+                      {.ifindex = 3, .hops = 2, .flags = RTNH_F_LINKDOWN, .gateway = "192.0.2.3"},
+                      {.ifindex = 4, .hops = 255, .gateway = "2001:db8::9", .gatewayAsVia = true},
+                      {.ifindex = 5}}),
+      sink);
   EXPECT_EQ(stats.malformed, 0u);
   ASSERT_EQ(sink.routes.size(), 1u);
   const Route& r = sink.routes[0].record;
@@ -312,8 +363,12 @@ TEST(ParseRule, EveryFieldRoundTrips) {
   const fib_rule_uid_range uid{1000, 2000};
   const fib_rule_port_range ports{1024, 2048};
   Message m = Message::rule(RTM_NEWRULE,
-                            {.family = AF_INET, .dstLength = 24, .srcLength = 16, .tos = 0x08,
-                             .table = RT_TABLE_UNSPEC, .action = FR_ACT_TO_TBL,
+                            {.family = AF_INET,
+                             .dstLength = 24,
+                             .srcLength = 16,
+                             .tos = 0x08,
+                             .table = RT_TABLE_UNSPEC,
+                             .action = FR_ACT_TO_TBL,
                              .flags = FIB_RULE_INVERT},
                             NLM_F_EXCL)
                   .u32(FRA_PRIORITY, 100)
@@ -364,8 +419,8 @@ TEST(ParseRule, EveryFieldRoundTrips) {
 
 TEST(ParseRule, DefaultsWhenAttributesAbsent) {
   RecordingSink sink;
-  parse(Message::rule(RTM_DELRULE, {.family = AF_INET6, .table = RT_TABLE_MAIN,
-                                    .action = FR_ACT_UNREACHABLE})
+  parse(Message::rule(RTM_DELRULE,
+                      {.family = AF_INET6, .table = RT_TABLE_MAIN, .action = FR_ACT_UNREACHABLE})
             .raw(FRA_SPORT_RANGE, "\x01\x00\x02\x00", 4),
         sink);
   ASSERT_EQ(sink.rules.size(), 1u);
@@ -422,8 +477,8 @@ TEST(ParseControl, ShortOrImpossibleErrorIsMalformed) {
 
 TEST(ParseControl, NoopAndOverrunAreSkippedSilently) {
   RecordingSink sink;
-  const ParseStats stats =
-      parse(Datagram().add(Message(NLMSG_NOOP)).add(Message(NLMSG_OVERRUN)).add(veth()).bytes(), sink);
+  const ParseStats stats = parse(
+      Datagram().add(Message(NLMSG_NOOP)).add(Message(NLMSG_OVERRUN)).add(veth()).bytes(), sink);
   EXPECT_EQ(stats.messages, 1u);
   EXPECT_EQ(stats.malformed, 0u);
   EXPECT_EQ(stats.unknown, 0u);
@@ -433,9 +488,9 @@ TEST(ParseControl, NoopAndOverrunAreSkippedSilently) {
 TEST(ParseControl, DumpInterruptedFlag) {
   RecordingSink sink;
   EXPECT_FALSE(parse(Datagram().add(veth()).add(Message::done(1)).bytes(), sink).dumpInterrupted);
-  const ParseStats stats =
-      parse(Datagram().add(veth().addFlags(NLM_F_MULTI | NLM_F_DUMP_INTR)).add(Message::done(1)).bytes(),
-            sink);
+  const ParseStats stats = parse(
+      Datagram().add(veth().addFlags(NLM_F_MULTI | NLM_F_DUMP_INTR)).add(Message::done(1)).bytes(),
+      sink);
   EXPECT_TRUE(stats.dumpInterrupted);
   EXPECT_EQ(stats.messages, 2u) << "an interrupted dump's records are still delivered";
 }
@@ -451,7 +506,8 @@ TEST(ParseHostile, EmptyDatagram) {
 
 TEST(ParseHostile, TruncatedHeaderEndsTheWalk) {
   RecordingSink sink;
-  const ParseStats stats = parse(Datagram().add(veth()).add(veth(3)).truncate(veth().bytes().size() + 10).bytes(), sink);
+  const ParseStats stats =
+      parse(Datagram().add(veth()).add(veth(3)).truncate(veth().bytes().size() + 10).bytes(), sink);
   EXPECT_EQ(stats.messages, 1u);
   EXPECT_EQ(stats.malformed, 1u);
   ASSERT_EQ(sink.links.size(), 1u);
@@ -467,6 +523,17 @@ TEST(ParseHostile, NlmsgLenPastTheEndEndsTheWalk) {
   EXPECT_EQ(sink.links[0].record.index, 2);
 }
 
+TEST(ParseHostile, NlmsgLenIsCheckedAgainstTheSpanNotTheBuffer) {
+  // The bytes after the span are a valid continuation of the message: only the span's length can
+  // tell the parser to stop.
+  const std::vector<uint8_t> whole = veth().bytes();
+  RecordingSink sink;
+  const ParseStats stats =
+      parseDatagram(std::span<const uint8_t>(whole).first(whole.size() - 8), sink);
+  EXPECT_EQ(stats.malformed, 1u);
+  EXPECT_TRUE(sink.links.empty());
+}
+
 TEST(ParseHostile, NlmsgLenShorterThanHeaderEndsTheWalk) {
   RecordingSink sink;
   const ParseStats stats = parse(Datagram().add(veth(3).setLength(8)).add(veth(4)).bytes(), sink);
@@ -479,8 +546,8 @@ TEST(ParseHostile, ShortFixedHeaderSkipsOnlyThatMessage) {
   for (uint16_t type : {RTM_NEWLINK, RTM_DELADDR, RTM_NEWROUTE, RTM_DELRULE}) {
     SCOPED_TRACE(type);
     RecordingSink sink;
-    const ParseStats stats =
-        parse(Datagram().add(Message(type).fixedHeader(four, sizeof four)).add(veth()).bytes(), sink);
+    const ParseStats stats = parse(
+        Datagram().add(Message(type).fixedHeader(four, sizeof four)).add(veth()).bytes(), sink);
     EXPECT_EQ(stats.malformed, 1u);
     EXPECT_EQ(stats.messages, 1u);
     ASSERT_EQ(sink.records(), 1u);
@@ -523,14 +590,13 @@ TEST(ParseHostile, MiddleMessageBadOthersDelivered) {
 TEST(ParseHostile, WrongSizeLinkAttributesIgnoredRestKept) {
   const uint8_t longMac[33] = {};
   RecordingSink sink;
-  const ParseStats stats =
-      parse(Message::link(RTM_NEWLINK, {.index = 2, .flags = IFF_UP})
-                .string(IFLA_IFNAME, "veth0")
-                .u16(IFLA_MTU, 1500)
-                .u32(IFLA_OPERSTATE, IF_OPER_UP)
-                .raw(IFLA_ADDRESS, longMac, sizeof longMac)
-                .u16(IFLA_MASTER, 1),
-            sink);
+  const ParseStats stats = parse(Message::link(RTM_NEWLINK, {.index = 2, .flags = IFF_UP})
+                                     .string(IFLA_IFNAME, "veth0")
+                                     .u16(IFLA_MTU, 1500)
+                                     .u32(IFLA_OPERSTATE, IF_OPER_UP)
+                                     .raw(IFLA_ADDRESS, longMac, sizeof longMac)
+                                     .u16(IFLA_MASTER, 1),
+                                 sink);
   EXPECT_EQ(stats.malformed, 4u);
   EXPECT_EQ(stats.messages, 1u);
   ASSERT_EQ(sink.links.size(), 1u);
@@ -546,13 +612,12 @@ TEST(ParseHostile, WrongSizeLinkAttributesIgnoredRestKept) {
 TEST(ParseHostile, WrongSizeGatewayIgnoredRestKept) {
   const uint8_t five[5] = {192, 0, 2, 1, 0};
   RecordingSink sink;
-  const ParseStats stats =
-      parse(Message::route(RTM_NEWROUTE, {.family = AF_INET, .table = RT_TABLE_MAIN,
-                                          .type = RTN_UNICAST})
-                .raw(RTA_GATEWAY, five, sizeof five)
-                .address(RTA_PREFSRC, "2001:db8::2")  // 16 bytes in an IPv4 route
-                .u32(RTA_OIF, 2),
-            sink);
+  const ParseStats stats = parse(
+      Message::route(RTM_NEWROUTE, {.family = AF_INET, .table = RT_TABLE_MAIN, .type = RTN_UNICAST})
+          .raw(RTA_GATEWAY, five, sizeof five)
+          .address(RTA_PREFSRC, "2001:db8::2")  // 16 bytes in an IPv4 route
+          .u32(RTA_OIF, 2),
+      sink);
   EXPECT_EQ(stats.malformed, 2u);
   ASSERT_EQ(sink.routes.size(), 1u);
   EXPECT_FALSE(sink.routes[0].record.gateway.isSpecified());
@@ -563,8 +628,8 @@ TEST(ParseHostile, WrongSizeGatewayIgnoredRestKept) {
 TEST(ParseHostile, Ipv6RouteWithFourByteGatewayIgnoresIt) {
   RecordingSink sink;
   const ParseStats stats =
-      parse(Message::route(RTM_NEWROUTE, {.family = AF_INET6, .table = RT_TABLE_MAIN,
-                                          .type = RTN_UNICAST})
+      parse(Message::route(RTM_NEWROUTE,
+                           {.family = AF_INET6, .table = RT_TABLE_MAIN, .type = RTN_UNICAST})
                 .address(RTA_GATEWAY, "192.0.2.1"),
             sink);
   EXPECT_EQ(stats.malformed, 1u);
@@ -575,10 +640,10 @@ TEST(ParseHostile, Ipv6RouteWithFourByteGatewayIgnoresIt) {
 TEST(ParseHostile, WrongSizeIdentityAttributeSkipsTheRecord) {
   const uint8_t three[3] = {198, 51, 100};
   RecordingSink sink;
-  ParseStats stats = parse(Message::route(RTM_DELROUTE, {.family = AF_INET, .dstLength = 24,
-                                                         .table = RT_TABLE_MAIN})
-                               .raw(RTA_DST, three, sizeof three),
-                           sink);
+  ParseStats stats = parse(
+      Message::route(RTM_DELROUTE, {.family = AF_INET, .dstLength = 24, .table = RT_TABLE_MAIN})
+          .raw(RTA_DST, three, sizeof three),
+      sink);
   EXPECT_EQ(stats.malformed, 1u);
   stats = parse(v4Default().u16(RTA_PRIORITY, 5), sink);
   EXPECT_EQ(stats.malformed, 1u);
@@ -596,8 +661,9 @@ TEST(ParseHostile, WrongSizeIdentityAttributeSkipsTheRecord) {
 
 TEST(ParseHostile, AddressWithoutAnyAddressIsMalformed) {
   RecordingSink sink;
-  const ParseStats stats =
-      parse(Message::addr(RTM_NEWADDR, {.family = AF_INET, .prefixLength = 24}).string(IFA_LABEL, "x"), sink);
+  const ParseStats stats = parse(
+      Message::addr(RTM_NEWADDR, {.family = AF_INET, .prefixLength = 24}).string(IFA_LABEL, "x"),
+      sink);
   EXPECT_EQ(stats.malformed, 1u);
   EXPECT_TRUE(sink.addresses.empty());
 }
@@ -616,7 +682,8 @@ TEST(ParseHostile, ShortCacheInfoIgnored) {
 
 TEST(ParseHostile, PrefixLongerThanFamilyIsMalformed) {
   RecordingSink sink;
-  ParseStats stats = parse(Message::route(RTM_NEWROUTE, {.family = AF_INET, .dstLength = 33}), sink);
+  ParseStats stats =
+      parse(Message::route(RTM_NEWROUTE, {.family = AF_INET, .dstLength = 33}), sink);
   EXPECT_EQ(stats.malformed, 1u);
   stats = parse(Message::addr(RTM_NEWADDR, {.family = AF_INET6, .prefixLength = 129})
                     .address(IFA_ADDRESS, "2001:db8::1"),
@@ -657,27 +724,31 @@ TEST(ParseHostile, NonInetFamiliesSkipped) {
   RecordingSink sink;
   const ParseStats stats =
       parse(Datagram()
-                .add(Message::route(RTM_NEWROUTE, {.family = RTNL_FAMILY_IPMR, .table = RT_TABLE_DEFAULT}))
+                .add(Message::route(RTM_NEWROUTE,
+                                    {.family = RTNL_FAMILY_IPMR, .table = RT_TABLE_DEFAULT}))
                 .add(Message::route(RTM_NEWROUTE, {.family = AF_MPLS}))
                 .add(Message::addr(RTM_NEWADDR, {.family = AF_PACKET}).u32(IFA_ADDRESS, 1))
                 .add(Message::rule(RTM_NEWRULE, {.family = RTNL_FAMILY_IP6MR}))
                 .add(Message::link(RTM_NEWLINK, {.family = AF_BRIDGE, .index = 4}))
+                .add(Message::link(RTM_NEWLINK, {.family = AF_UNSPEC, .index = 5}))
                 .bytes(),
             sink);
-  EXPECT_EQ(stats.skippedFamily, 4u);
+  EXPECT_EQ(stats.skippedFamily, 5u);
   EXPECT_EQ(stats.malformed, 0u);
   EXPECT_EQ(stats.messages, 1u);
   EXPECT_TRUE(sink.routes.empty());
   EXPECT_TRUE(sink.addresses.empty());
   EXPECT_TRUE(sink.rules.empty());
-  EXPECT_EQ(sink.links.size(), 1u) << "links of any family are reported";
+  ASSERT_EQ(sink.links.size(), 1u) << "AF_BRIDGE port notices are not link state; AF_UNSPEC links are";
+  EXPECT_EQ(sink.links[0].record.index, 5);
 }
 
 TEST(ParseHostile, UnterminatedIfnameIgnoredRestKept) {
   RecordingSink sink;
-  const ParseStats stats =
-      parse(Message::link(RTM_NEWLINK, {.index = 2}).unterminated(IFLA_IFNAME, "veth0").u32(IFLA_MTU, 1400),
-            sink);
+  const ParseStats stats = parse(Message::link(RTM_NEWLINK, {.index = 2})
+                                     .unterminated(IFLA_IFNAME, "veth0")
+                                     .u32(IFLA_MTU, 1400),
+                                 sink);
   EXPECT_EQ(stats.malformed, 1u);
   ASSERT_EQ(sink.links.size(), 1u);
   EXPECT_EQ(sink.links[0].record.name, "");
@@ -700,8 +771,9 @@ TEST(ParseHostile, BadLinkInfoNestIgnoredRestKept) {
 }
 
 Message multipathRoute() {
-  return Message::route(RTM_NEWROUTE, {.family = AF_INET, .dstLength = 24,
-                                       .table = RT_TABLE_MAIN, .type = RTN_UNICAST})
+  return Message::route(
+             RTM_NEWROUTE,
+             {.family = AF_INET, .dstLength = 24, .table = RT_TABLE_MAIN, .type = RTN_UNICAST})
       .address(RTA_DST, "198.51.100.0")
       .multipath({{.ifindex = 2, .gateway = "192.0.2.1"}, {.ifindex = 3, .gateway = "192.0.2.3"}})
       .u32(RTA_PRIORITY, 7);  // an attribute after the multipath one that a bad rtnh_len can reach
@@ -724,6 +796,34 @@ TEST(ParseHostile, MultipathBadRtnhLenDropsAllNextHops) {
   EXPECT_EQ(parse(multipathRoute(), control).malformed, 0u);
   ASSERT_EQ(control.routes.size(), 1u);
   EXPECT_EQ(control.routes[0].record.nextHops.size(), 2u);
+}
+
+TEST(ParseHostile, MultipathTrailingBytesDropAllNextHops) {
+  // One complete 8-byte rtnexthop, then 4 bytes too short for another: the kernel's
+  // fib_count_nexthops() rejects such a remainder too.
+  rtnexthop nh{};
+  nh.rtnh_len = sizeof nh;
+  nh.rtnh_ifindex = 2;
+  uint8_t payload[sizeof nh + 4] = {};
+  std::memcpy(payload, &nh, sizeof nh);
+  RecordingSink sink;
+  const ParseStats stats = parse(
+      Message::route(RTM_NEWROUTE, {.family = AF_INET}).raw(RTA_MULTIPATH, payload, sizeof payload),
+      sink);
+  EXPECT_EQ(stats.malformed, 1u);
+  ASSERT_EQ(sink.routes.size(), 1u);
+  EXPECT_TRUE(sink.routes[0].record.nextHops.empty());
+
+  RecordingSink control;  // the same entry without the remainder is fine
+  EXPECT_EQ(
+      parse(
+          Message::route(RTM_NEWROUTE, {.family = AF_INET}).raw(RTA_MULTIPATH, payload, sizeof nh),
+          control)
+          .malformed,
+      0u);
+  ASSERT_EQ(control.routes.size(), 1u);
+  EXPECT_EQ(control.routes[0].record.nextHops,
+            (std::vector<NextHop>{NextHop{2, IpAddress{}, 1, 0}}));
 }
 
 TEST(ParseHostile, MultipathBadNestedGatewayDropsAllNextHops) {
@@ -758,7 +858,8 @@ TEST(ParseHostile, LastMessageWithoutPaddingIsAccepted) {
 }
 
 TEST(ParseHostile, UnalignedBufferParsesTheSame) {
-  const std::vector<uint8_t> bytes = Datagram().add(veth()).add(v4Default()).add(multipathRoute()).bytes();
+  const std::vector<uint8_t> bytes =
+      Datagram().add(veth()).add(v4Default()).add(multipathRoute()).bytes();
   std::vector<uint8_t> shifted(bytes.size() + 1);
   std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
   RecordingSink aligned, unaligned;
@@ -840,16 +941,19 @@ TEST(ParseFixtures, OnlineV4V6) {
 
   EXPECT_TRUE(any(r.sink.addresses, [&](const auto& e) {
     return !e.removed && e.record.address == ip("192.0.2.2") && e.record.prefixLength == 24 &&
-           e.record.linkIndex == veth && e.record.label == "veth0" && e.record.scope == Scope::Global;
+           e.record.linkIndex == veth && e.record.label == "veth0" &&
+           e.record.scope == Scope::Global;
   }));
   // With accept_dad=0 the kernel still announces the address once as tentative, then clears it.
   EXPECT_TRUE(any(r.sink.addresses, [&](const auto& e) {
     return e.record.address == ip("2001:db8::2") && e.record.prefixLength == 64 &&
            !(e.record.flags & IFA_F_TENTATIVE) && e.record.validLifetime == Address::kForever;
   }));
-  EXPECT_TRUE(any(r.sink.addresses, [](const auto& e) { return e.record.address == ip("127.0.0.1"); }));
+  EXPECT_TRUE(
+      any(r.sink.addresses, [](const auto& e) { return e.record.address == ip("127.0.0.1"); }));
 
-  EXPECT_TRUE(any(r.sink.routes, [&](const auto& e) { return isDefaultVia(e, "192.0.2.1", veth); }));
+  EXPECT_TRUE(
+      any(r.sink.routes, [&](const auto& e) { return isDefaultVia(e, "192.0.2.1", veth); }));
   EXPECT_TRUE(any(r.sink.routes, [&](const auto& e) {
     return isDefaultVia(e, "2001:db8::1", veth) && e.record.metric == 1024;
   }));
@@ -873,16 +977,21 @@ TEST(ParseFixtures, LinkFlap) {
   EXPECT_TRUE(up(flags.front())) << "the dump shows the veth online";
   EXPECT_TRUE(std::any_of(flags.begin(), flags.end(), [](uint32_t f) { return !(f & IFF_UP); }))
       << "administratively down";
-  EXPECT_TRUE(std::any_of(flags.begin(), flags.end(),
-                          [](uint32_t f) { return (f & IFF_UP) && !(f & IFF_LOWER_UP); }))
-      << "up without carrier (peer down)";
+  EXPECT_TRUE(std::any_of(flags.begin(), flags.end(), [](uint32_t f) {
+    return (f & IFF_UP) && !(f & IFF_LOWER_UP);
+  })) << "up without carrier (peer down)";
   EXPECT_TRUE(up(flags.back())) << "and back";
   // Link down removes the IPv6 addresses and routes with explicit deletes (IPv4 routes are flushed
   // silently: FACTS.md).
-  EXPECT_TRUE(any(r.sink.addresses, [](const auto& e) { return e.removed && e.record.address == ip("2001:db8::2"); }));
-  EXPECT_TRUE(any(r.sink.routes, [&](const auto& e) { return e.removed && isDefaultVia(e, "2001:db8::1", veth); }));
-  EXPECT_FALSE(any(r.sink.routes, [](const auto& e) { return e.removed && e.record.family == Family::Ipv4 &&
-                                                             e.record.table == kTableMain; }));
+  EXPECT_TRUE(any(r.sink.addresses, [](const auto& e) {
+    return e.removed && e.record.address == ip("2001:db8::2");
+  }));
+  EXPECT_TRUE(any(r.sink.routes, [&](const auto& e) {
+    return e.removed && isDefaultVia(e, "2001:db8::1", veth);
+  }));
+  EXPECT_FALSE(any(r.sink.routes, [](const auto& e) {
+    return e.removed && e.record.family == Family::Ipv4 && e.record.table == kTableMain;
+  }));
 }
 
 TEST(ParseFixtures, SplitDefaultAndRules) {
@@ -896,16 +1005,20 @@ TEST(ParseFixtures, SplitDefaultAndRules) {
              e.record.linkIndex == veth && e.record.table == kTableMain;
     })) << half;
   }
-  EXPECT_TRUE(any(r.sink.routes, [&](const auto& e) { return isDefaultVia(e, "192.0.2.1", veth, 100); }));
-  EXPECT_TRUE(any(r.sink.routes, [&](const auto& e) { return isDefaultVia(e, "2001:db8::1", veth, 100); }));
+  EXPECT_TRUE(
+      any(r.sink.routes, [&](const auto& e) { return isDefaultVia(e, "192.0.2.1", veth, 100); }));
+  EXPECT_TRUE(
+      any(r.sink.routes, [&](const auto& e) { return isDefaultVia(e, "2001:db8::1", veth, 100); }));
   for (Family f : {Family::Ipv4, Family::Ipv6}) {
     EXPECT_TRUE(any(r.sink.rules, [&](const auto& e) {
-      return !e.removed && e.record.family == f && e.record.priority == 100 && e.record.table == 100 &&
-             e.record.action == RuleAction::ToTable && e.record.source.length == 0;
+      return !e.removed && e.record.family == f && e.record.priority == 100 &&
+             e.record.table == 100 && e.record.action == RuleAction::ToTable &&
+             e.record.source.length == 0;
     })) << static_cast<int>(f);
   }
   EXPECT_TRUE(any(r.sink.routes, [](const auto& e) {
-    return e.record.destination == IpPrefix{ip("203.0.113.0"), 24} && e.record.type == RouteType::Blackhole;
+    return e.record.destination == IpPrefix{ip("203.0.113.0"), 24} &&
+           e.record.type == RouteType::Blackhole;
   }));
   const auto mp = std::find_if(r.sink.routes.begin(), r.sink.routes.end(), [](const auto& e) {
     return e.record.destination == IpPrefix{ip("198.51.100.0"), 24};

@@ -489,28 +489,221 @@ std::string dumpEvents(const std::vector<Event>& events) {
   return out;
 }
 
-TEST(ReplayFixtureTest, LinkFlap) {
+// The recordings hold what rtmon saw: its initial dump has links only (rtmon asks for nothing
+// else), so state configured before rtmon started is absent. Tests that need it splice builder-made
+// batches into a copy of the recording: the pre-existing state right after the first dump, and —
+// where a link went down — the two targeted route dumps netmon's own recorder would have written.
+
+std::vector<std::vector<uint8_t>> batchesOf(const std::string& path) {
+  std::vector<std::vector<uint8_t>> batches;
+  auto reader = RtmonReader::open(path);
+  if (!reader) {
+    ADD_FAILURE() << reader.error().message();
+    return batches;
+  }
+  while (auto batch = (*reader)->nextBatch()) batches.push_back(std::move(*batch));
+  EXPECT_EQ((*reader)->truncated(), 0u) << path;
+  return batches;
+}
+
+void writeRecording(const std::string& path, const std::vector<std::vector<uint8_t>>& batches) {
+  auto writer = RtmonWriter::open(path);
+  ASSERT_TRUE(writer) << writer.error().message();
+  for (const auto& batch : batches) {
+    (*writer)->beginBatch();
+    (*writer)->write(batch);
+  }
+}
+
+// What tests/fixtures/netlink/record.sh configures on veth0 (index 2) before starting rtmon.
+std::vector<uint8_t> configuredVeth0(bool with_defaults) {
+  Datagram d;
+  d.add(vethAddress(0));
+  d.add(Message::addr(RTM_NEWADDR, {.family = AF_INET6, .prefixLength = 64, .flags = IFA_F_PERMANENT, .index = 2})
+            .address(IFA_ADDRESS, "2001:db8::2"));
+  d.add(Message::addr(RTM_NEWADDR,
+                      {.family = AF_INET6, .prefixLength = 64, .flags = IFA_F_PERMANENT, .scope = RT_SCOPE_LINK, .index = 2})
+            .address(IFA_ADDRESS, "fe80::ff:fe00:2"));
+  d.add(connectedRoute(0));
+  d.add(Message::route(RTM_NEWROUTE, {.family = AF_INET6, .dstLength = 64, .protocol = RTPROT_KERNEL})
+            .address(RTA_DST, "2001:db8::")
+            .u32(RTA_OIF, 2)
+            .u32(RTA_PRIORITY, 256));
+  d.add(Message::route(RTM_NEWROUTE, {.family = AF_INET6, .dstLength = 64, .protocol = RTPROT_KERNEL})
+            .address(RTA_DST, "fe80::")
+            .u32(RTA_OIF, 2)
+            .u32(RTA_PRIORITY, 256));
+  if (with_defaults) {
+    d.add(defaultRoute(RTM_NEWROUTE, 0));
+    d.add(Message::route(RTM_NEWROUTE, {.family = AF_INET6, .dstLength = 0, .protocol = RTPROT_BOOT})
+              .address(RTA_GATEWAY, "2001:db8::1")
+              .u32(RTA_OIF, 2)
+              .u32(RTA_PRIORITY, 1024));
+  }
+  return d.bytes();
+}
+
+std::string reachabilityChain(const std::vector<Event>& events, Family family, Reachability initial) {
+  std::string out = std::string(toString(initial));
+  for (const auto& e : events) {
+    if (auto* r = std::get_if<ReachabilityEvent>(&e.payload); r && r->family == family) {
+      out += " " + std::string(toString(r->current));
+    }
+  }
+  return out;
+}
+
+// Every event's `previous` is the `current` before it (per family), and never equal to `current`.
+void expectConsistentChains(const Replay& replay) {
+  std::map<Family, Reachability> last{{Family::Ipv4, replay.initial->ipv4.reachability},
+                                      {Family::Ipv6, replay.initial->ipv6.reachability},
+                                      {Family::Unspecified, replay.initial->reachability}};
+  for (const auto& e : replay.events) {
+    auto* r = std::get_if<ReachabilityEvent>(&e.payload);
+    if (!r) continue;
+    EXPECT_EQ(r->previous, last[r->family]) << "sequence " << e.sequence;
+    EXPECT_NE(r->previous, r->current) << "sequence " << e.sequence;
+    last[r->family] = r->current;
+  }
+}
+
+TEST(ReplayFixtureTest, LinkFlapAsRecorded) {
   const std::string path = fixture("link-flap.rtmon");
   REQUIRE_FIXTURE(path);
   Replay replay;
   ASSERT_NO_FATAL_FAILURE(openReplay(replay, path));
+  ASSERT_NE(replay.initial->findLink("veth0"), nullptr);
+  EXPECT_TRUE(replay.initial->addresses.empty()) << "rtmon's initial dump has links only";
   EXPECT_GT(replayAll(replay), 0u);
+  // Only what the recording shows: the IPv6 link-local address the kernel re-creates when veth0
+  // comes back up, lost with the carrier (peer down) and back with it.
+  EXPECT_EQ(reachabilityChain(replay.events, Family::Ipv6, replay.initial->ipv6.reachability),
+            "disconnected local disconnected local")
+      << dumpEvents(replay.events);
+  std::vector<OperationalState> states;
+  for (const auto& e : replay.events) {
+    if (auto* l = std::get_if<LinkEvent>(&e.payload); l && l->link.name == "veth0") {
+      if (states.empty() || states.back() != l->link.operationalState) states.push_back(l->link.operationalState);
+    }
+  }
+  const auto has = [&](OperationalState s) { return std::find(states.begin(), states.end(), s) != states.end(); };
+  EXPECT_TRUE(has(OperationalState::Off));
+  EXPECT_TRUE(has(OperationalState::NoCarrier));
+  EXPECT_EQ(replay.monitor->snapshot()->findLink("veth0")->operationalState, OperationalState::Degraded);
+  expectConsistentChains(replay);
+  EXPECT_EQ(replay.monitor->counters().malformed, 0u);
+}
+
+TEST(ReplayFixtureTest, LinkFlapFromOnline) {
+  const std::string path = fixture("link-flap.rtmon");
+  REQUIRE_FIXTURE(path);
+  auto batches = batchesOf(path);
+  ASSERT_GE(batches.size(), 3u);
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  // [dump] [veth0 as configured, online] [admin down] [IPv4 and IPv6 route checks: empty] [rest]
+  std::vector<std::vector<uint8_t>> spliced{batches[0], configuredVeth0(/*with_defaults=*/true), batches[1],
+                                            concat({Message::done(2)}), concat({Message::done(3)})};
+  spliced.insert(spliced.end(), batches.begin() + 2, batches.end());
+  const std::string spliced_path = dir.file("link-flap-from-online.rtmon");
+  ASSERT_NO_FATAL_FAILURE(writeRecording(spliced_path, spliced));
+
+  Replay replay;
+  ASSERT_NO_FATAL_FAILURE(openReplay(replay, spliced_path));
+  ASSERT_TRUE(step(replay));
+  EXPECT_EQ(replay.monitor->snapshot()->ipv4.reachability, Reachability::Online);
+  EXPECT_EQ(replay.monitor->snapshot()->ipv6.reachability, Reachability::Online);
+  const size_t flap_start = replay.events.size();
+  replayAll(replay);
+  const std::vector<Event> flap(replay.events.begin() + long(flap_start), replay.events.end());
+  // Admin down: the kernel flushes veth0's routes (IPv4 silently) and IPv6 drops its addresses;
+  // up again, IPv4 has its address and subnet route but no default (nobody re-adds it), IPv6 only
+  // the re-created link-local address. Losing and regaining carrier keeps that.
+  EXPECT_EQ(reachabilityChain(flap, Family::Ipv4, Reachability::Online), "online disconnected site disconnected site")
+      << dumpEvents(flap);
+  EXPECT_EQ(reachabilityChain(flap, Family::Ipv6, Reachability::Online), "online disconnected local disconnected local")
+      << dumpEvents(flap);
+  EXPECT_EQ(reachabilityChain(flap, Family::Unspecified, Reachability::Online),
+            "online disconnected site disconnected site");
   const auto snapshot = replay.monitor->snapshot();
-  ADD_FAILURE() << "initial " << toString(replay.initial->reachability) << " links " << replay.initial->links.size()
-                << " addresses " << replay.initial->addresses.size() << " routes " << replay.initial->routeCount()
-                << "\n" << dumpEvents(replay.events) << "final " << snapshot->verdict.explanation();
+  EXPECT_EQ(snapshot->ipv4.verdict.reason, Reason::NoInternetRoute);
+  EXPECT_EQ(replay.monitor->counters().linkRouteFlushes, 2u);
+  bool default_removed = false;
+  for (const auto& e : flap) {
+    if (auto* r = std::get_if<RouteEvent>(&e.payload)) {
+      default_removed |= r->change == Change::Removed && r->route.family == Family::Ipv4 && r->route.destination.length == 0;
+    }
+  }
+  EXPECT_TRUE(default_removed) << "the silently flushed IPv4 default route must be reported removed";
+  expectConsistentChains(replay);
 }
 
 TEST(ReplayFixtureTest, SplitDefaultAndRules) {
   const std::string path = fixture("split-default-and-rules.rtmon");
   REQUIRE_FIXTURE(path);
+  auto batches = batchesOf(path);
+  ASSERT_EQ(batches.size(), 9u) << "expected: dump, 2 split routes, table-100 default, rule, IPv6 default, rule, "
+                                   "blackhole, multipath";
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  std::vector<std::vector<uint8_t>> spliced{batches[0], configuredVeth0(/*with_defaults=*/false)};
+  spliced.insert(spliced.end(), batches.begin() + 1, batches.end());
+  const std::string spliced_path = dir.file("split.rtmon");
+  ASSERT_NO_FATAL_FAILURE(writeRecording(spliced_path, spliced));
+
   Replay replay;
-  ASSERT_NO_FATAL_FAILURE(openReplay(replay, path));
-  EXPECT_GT(replayAll(replay), 0u);
-  const auto snapshot = replay.monitor->snapshot();
-  ADD_FAILURE() << "initial " << toString(replay.initial->reachability) << " links " << replay.initial->links.size()
-                << " addresses " << replay.initial->addresses.size() << " routes " << replay.initial->routeCount()
-                << "\n" << dumpEvents(replay.events) << "final " << snapshot->verdict.explanation();
+  ASSERT_NO_FATAL_FAILURE(openReplay(replay, spliced_path));
+  auto state = [&] { return replay.monitor->snapshot(); };
+  ASSERT_TRUE(step(replay));  // configured veth0: addresses and subnet routes only
+  EXPECT_EQ(state()->ipv4.reachability, Reachability::Site);
+  EXPECT_EQ(state()->ipv6.reachability, Reachability::Site);
+
+  ASSERT_TRUE(step(replay));  // 0.0.0.0/1: half of the Internet
+  EXPECT_EQ(state()->ipv4.reachability, Reachability::Site);
+  EXPECT_EQ(state()->ipv4.verdict.reason, Reason::NoInternetRoute);
+  ASSERT_TRUE(state()->ipv4.verdict.uncovered.has_value());
+  EXPECT_EQ(state()->ipv4.verdict.uncovered->address.toString(), "128.0.0.0");
+
+  ASSERT_TRUE(step(replay));  // 128.0.0.0/1: online through the split routes
+  EXPECT_EQ(state()->ipv4.reachability, Reachability::Online) << state()->ipv4.verdict.explanation();
+  ASSERT_TRUE(state()->ipv4.verdict.route.has_value());
+  EXPECT_EQ(state()->ipv4.verdict.route->destination.length, 1);
+  EXPECT_EQ(state()->ipv4.verdict.gateway.toString(), "192.0.2.1");
+  EXPECT_EQ(state()->ipv4.verdict.ruleTable, kTableMain);
+
+  ASSERT_TRUE(step(replay));  // default in table 100: no rule leads there yet
+  EXPECT_EQ(state()->ipv4.verdict.route->destination.length, 1);
+  ASSERT_TRUE(step(replay));  // rule pref 100 → table 100: its default now decides
+  EXPECT_EQ(state()->ipv4.reachability, Reachability::Online);
+  EXPECT_EQ(state()->ipv4.verdict.ruleTable, 100u);
+  EXPECT_EQ(state()->ipv4.verdict.route->destination.length, 0);
+
+  ASSERT_TRUE(step(replay));  // IPv6 default in table 100, no IPv6 rule yet
+  EXPECT_EQ(state()->ipv6.reachability, Reachability::Site);
+  ASSERT_TRUE(step(replay));  // IPv6 rule pref 100
+  EXPECT_EQ(state()->ipv6.reachability, Reachability::Online) << state()->ipv6.verdict.explanation();
+  EXPECT_EQ(state()->ipv6.verdict.ruleTable, 100u);
+  EXPECT_EQ(state()->ipv6.verdict.gateway.toString(), "2001:db8::1");
+
+  replayAll(replay);  // the blackhole and the multipath route decide nothing
+  const auto final_state = state();
+  EXPECT_EQ(final_state->reachability, Reachability::Online);
+  EXPECT_EQ(final_state->rules.size(), 2u);
+  std::optional<Route> blackhole, multipath;
+  final_state->forEachRoute([&](const Route& r) {
+    if (r.destination.toString() == "203.0.113.0/24") blackhole = r;
+    if (r.destination.toString() == "198.51.100.0/24") multipath = r;
+  });
+  ASSERT_TRUE(blackhole);
+  EXPECT_EQ(blackhole->type, RouteType::Blackhole);
+  ASSERT_TRUE(multipath);
+  ASSERT_EQ(multipath->nextHops.size(), 2u) << "iproute2's two nexthops";
+  EXPECT_EQ(multipath->nextHops[0].gateway.toString(), "192.0.2.1");
+  EXPECT_EQ(multipath->nextHops[0].weight, 1);
+  EXPECT_EQ(multipath->nextHops[1].gateway.toString(), "192.0.2.3");
+  EXPECT_EQ(multipath->nextHops[1].weight, 3);
+  expectConsistentChains(replay);
+  EXPECT_EQ(replay.monitor->counters().malformed, 0u);
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ Route v4(const std::string& dst, const std::string& gw, int link, uint32_t metri
   return r;
 }
 
+Route v4Route(int link) { return v4("192.0.2.0/24", "", link); }
+
 std::vector<Route> contents(const RouteStore& store) {
   std::vector<Route> routes;
   store.forEach([&](const Route& r) { routes.push_back(r); });
@@ -212,6 +214,30 @@ TEST(RouteTableTest, Ipv6RoundTripIncludingSourceSpecificKey) {
   EXPECT_EQ(table.size(), 2u);
 }
 
+TEST(RouteTableTest, Ipv6KeysIncludeTheLinkIpv4KeysDoNot) {
+  // IPv6 keeps one route per device for the same prefix and metric (every link has its own
+  // fe80::/64); IPv4 has one, which `ip route replace` moves between devices.
+  RouteTable<16> v6;
+  const Route on2 = makeRoute("fe80::/64", "", 2);
+  const Route on3 = makeRoute("fe80::/64", "", 3);
+  EXPECT_EQ(v6.upsert(on2, false), UpsertResult::Added);
+  EXPECT_EQ(v6.upsert(on3, false), UpsertResult::Added);
+  EXPECT_EQ(v6.size(), 2u);
+  EXPECT_EQ(v6.find(on3), on3);
+  EXPECT_EQ(v6.remove(on2), on2);
+  EXPECT_EQ(v6.find(on3), on3);
+  // A multipath IPv6 route is keyed by its first hop's link.
+  const Route multipath = makeMultipath("fe80::/64", {hop(3, "fe80::1"), hop(2, "fe80::2")});
+  EXPECT_EQ(v6.upsert(multipath, false), UpsertResult::Changed);
+  EXPECT_EQ(v6.find(on3), multipath);
+  EXPECT_EQ(v6.find(multipath)->linkIndex, 0);
+
+  RouteTable<4> v4;
+  EXPECT_EQ(v4.upsert(v4Route(2), false), UpsertResult::Added);
+  EXPECT_EQ(v4.upsert(v4Route(3), false), UpsertResult::Changed);
+  EXPECT_EQ(v4.size(), 1u);
+}
+
 TEST(RouteStoreTest, DispatchesByFamily) {
   RouteStore store;
   const Route a = v4("0.0.0.0/0", "192.0.2.1", 2);
@@ -314,8 +340,12 @@ TEST(RouteTableTest, MemoryPerRouteStaysCompact) {
 template <size_t N>
 class Differential {
  public:
-  using Key = std::tuple<uint32_t, IpPrefix, uint8_t, uint8_t, uint32_t>;  // table, dst, tos, src len, metric
-  static Key keyOf(const Route& r) { return {r.table, r.destination, r.tos, r.sourceLength, r.metric}; }
+  // table, destination, tos, source length, metric, and for IPv6 the (first next hop's) link.
+  using Key = std::tuple<uint32_t, IpPrefix, uint8_t, uint8_t, uint32_t, int>;
+  static Key keyOf(const Route& r) {
+    const int link = N == 4 ? 0 : r.nextHops.empty() ? r.linkIndex : r.nextHops.front().linkIndex;
+    return {r.table, r.destination, r.tos, r.sourceLength, r.metric, link};
+  }
 
   explicit Differential(uint32_t seed, uint32_t key_space) : rng_(seed), key_space_(key_space) {}
 
@@ -382,8 +412,11 @@ class Differential {
         }
       } else if (dice < remove_percent + 10) {
         auto found = table_.find(r);
-        if (it == model_.end()) ASSERT_FALSE(found) << "op " << i;
-        else ASSERT_EQ(found, it->second) << "op " << i;
+        if (it == model_.end()) {
+          ASSERT_FALSE(found) << "op " << i;
+        } else {
+          ASSERT_EQ(found, it->second) << "op " << i;
+        }
       } else {
         const UpsertResult expected =
             it == model_.end() ? UpsertResult::Added : it->second == r ? UpsertResult::Unchanged : UpsertResult::Changed;

@@ -97,8 +97,9 @@ json routeToJson(const Route& route, const LinkDirectory& links) {
 }
 
 json ruleToJson(const Rule& rule) {
+  // A zero-length selector matches everything (`ip rule` prints "from all").
   auto prefixOrNull = [](const IpPrefix& prefix) {
-    return prefix.length == 0 && !prefix.address.isSpecified() ? json(nullptr) : json(prefix.toString());
+    return prefix.length == 0 ? json(nullptr) : json(prefix.toString());
   };
   return json{
       {"family", str(toString(rule.family))},

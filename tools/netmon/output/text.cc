@@ -95,7 +95,14 @@ std::string snapshotToText(const Snapshot& snapshot) {
   const LinkDirectory links(snapshot);
   std::string out;
   auto summary = [&](std::string_view label, Reachability reachability, const Verdict& verdict) {
-    out += fmt::format("{:>12}: {} ({})\n", label, toString(reachability), verdict.explanation());
+    // The explanation usually starts with the state itself ("online: default route via ..."); then it
+    // says everything, otherwise the state goes first.
+    const std::string explanation = verdict.explanation();
+    const std::string state(toString(reachability));
+    if (explanation.starts_with(state + ":") || explanation == state)
+      out += fmt::format("{:>12}: {}\n", label, explanation);
+    else
+      out += fmt::format("{:>12}: {}: {}\n", label, state, explanation);
   };
   summary(familyLabel(Family::Unspecified), snapshot.reachability, snapshot.verdict);
   summary(familyLabel(Family::Ipv4), snapshot.ipv4.reachability, snapshot.ipv4.verdict);
