@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -25,8 +27,8 @@
 namespace netmon::cli {
 namespace {
 
-constexpr EventKind kAllKinds[] = {EventKind::Link,         EventKind::Address, EventKind::Route,
-                                   EventKind::Rule,         EventKind::Reachability, EventKind::Resync};
+constexpr EventKind kAllKinds[] = {EventKind::Link, EventKind::Address,      EventKind::Route,
+                                   EventKind::Rule, EventKind::Reachability, EventKind::Resync};
 
 std::string kindList() {
   std::string list;

@@ -1,6 +1,7 @@
 #include "output/json.h"
 
 #include <string_view>
+#include <type_traits>
 #include <variant>
 
 #include "output/address_flags.h"
