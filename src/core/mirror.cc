@@ -34,9 +34,13 @@ bool sameAddressIgnoringLifetimes(Address a, Address b) {
 
 Mirror::Mirror(LinkFilter filter, MediumHintsProvider hints) : filter_(std::move(filter)), hints_(std::move(hints)) {}
 
-void Mirror::emit(EventPayload payload) {
+void Mirror::countChange() {
   ++generation_;
   if (resyncing_) ++resync_differences_;
+}
+
+void Mirror::emit(EventPayload payload) {
+  countChange();
   const auto kind = static_cast<EventKind>(1u << payload.index());
   if (wants(kind)) events_.push_back(std::move(payload));
 }
@@ -192,11 +196,12 @@ void Mirror::applyRoute(bool removed, const Route& route, bool replace) {
   const UpsertResult result = routes_.upsert(route, resyncing_);
   if (result == UpsertResult::Unchanged) return;
   noteRouteForDerivation(route, false);
-  // Building the event copies the route: skip it when nobody listens to routes (1M-route dumps).
-  if (wants(EventKind::Route) || resyncing_) {
+  // Building the event copies the route: skipped when nobody listens to routes (the initial
+  // dump of a full BGP table has no subscriber at all).
+  if (wants(EventKind::Route)) {
     emit(RouteEvent{result == UpsertResult::Added ? Change::Added : Change::Changed, route});
   } else {
-    ++generation_;
+    countChange();
   }
 }
 

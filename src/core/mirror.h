@@ -68,6 +68,7 @@ class Mirror {
   // Counts every change applied, whether or not anyone wanted its event: snapshots cached by
   // the monitor are stale when it moved.
   uint64_t generation() const { return generation_; }
+  bool hasLink(int index) const { return links_.count(index) != 0; }
   bool hasData() const { return has_data_; }
   void markHasData() { has_data_ = true; dirty_ = true; }
 
@@ -88,6 +89,7 @@ class Mirror {
   static AddressKey keyOf(const Address& a) { return {a.linkIndex, a.address, a.prefixLength, a.peer}; }
 
   void emit(EventPayload payload);
+  void countChange();
   bool wants(EventKind kind) const { return interest_.contains(kind); }
   void deriveLink(Link& link) const;
   void noteRouteForDerivation(const Route& route, bool removed);
@@ -96,7 +98,7 @@ class Mirror {
 
   LinkFilter filter_;
   MediumHintsProvider hints_;
-  EventMask interest_ = EventMask::all();
+  EventMask interest_ = EventMask::all();  // the monitor narrows it before each batch
 
   std::map<int, Link> links_;
   std::map<int, LinkMediumHints> medium_hints_;  // cached at link add (sysfs is read once)

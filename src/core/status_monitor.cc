@@ -36,6 +36,7 @@ class StatusMonitor::Impl {
   Result<void> start() {
     {
       detail::MutexLock lock(mutex_);
+      mirror_.setInterest(EventMask::none());  // nobody can be subscribed yet: build no events
       if (auto synced = backend_->initialSync(mirror_); !synced) return synced;
       mirror_.finishBatch();
       mirror_.takeEvents();  // nobody can be subscribed yet

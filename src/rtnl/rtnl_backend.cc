@@ -345,10 +345,13 @@ class RtnlBackend final : public detail::Backend {
   // RTA_OIF, strict checking) and drop the mirror's others: kernel truth, not an emulation.
   void reconcileFlushedLinks(detail::Mirror& mirror) {
     for (int link : mirror.takeLinksNeedingRouteCheck()) {
+      // A link deleted since it went down took its routes with it (Mirror::applyLink).
+      if (!mirror.hasLink(link)) continue;
       for (uint8_t family : {uint8_t(AF_INET), uint8_t(AF_INET6)}) {
         std::vector<uint8_t> recorded;
         RouteCollector collector(++sequence_);
         DumpResult result = dump(RTM_GETROUTE, family, collector, sequence_, link, writer_ ? &recorded : nullptr);
+        if (result.outcome == DumpOutcome::Failed && result.error == ENODEV) continue;  // deleted meanwhile
         if (result.outcome != DumpOutcome::Complete) {
           resync_pending_ = true;  // cannot tell which routes survived: fall back to a resync
           continue;
