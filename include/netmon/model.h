@@ -195,6 +195,9 @@ NETMON_EXPORT std::optional<Family> familyFromString(std::string_view);
 // Route protocol (RTPROT_*) as iproute2 names it ("kernel", "boot", "static", "dhcp", "ra"), or the
 // number as text.
 NETMON_EXPORT std::string routeProtocolName(uint8_t protocol);
+// The IFA_F_* bits of an address as `ip address` names them ("permanent", "tentative", "nodad",
+// "secondary" for IPv4 / "temporary" for IPv6, ...), lowest bit first.
+NETMON_EXPORT std::vector<std::string_view> addressFlagNames(const Address& address);
 // Table as iproute2 names it ("main", "local", "default") or the number as text.
 NETMON_EXPORT std::string routeTableName(uint32_t table);
 

@@ -50,7 +50,10 @@ struct NETMON_EXPORT Verdict {
   std::optional<IpPrefix> uncovered;  // NoInternetRoute: a public prefix no route covers
   uint32_t ruleTable = 0;   // the table the route was found in (policy routing)
 
-  // One sentence for a person: "online via default route through eth0 (gateway 192.0.2.1)".
+  // One sentence for a person, always starting with the reachability word and a colon:
+  // "online: default route via 192.0.2.1 dev eth0 (table main), source 192.0.2.10",
+  // "site: no route covers 1.0.0.0/8". The wording after the colon is not an API: switch on
+  // `reason`, not on this text.
   std::string explanation() const;
   friend bool operator==(const Verdict&, const Verdict&) = default;
 };

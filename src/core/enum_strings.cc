@@ -245,4 +245,27 @@ std::optional<EventKind> eventKindFromString(std::string_view word) { return val
 std::string routeProtocolName(uint8_t protocol) { return nameOrNumber(kRouteProtocolWords, protocol); }
 std::string routeTableName(uint32_t table) { return nameOrNumber(kRouteTableWords, table); }
 
+namespace {
+// IFA_F_* (include/uapi/linux/if_addr.h), spelt as `ip address` prints them. Bit 0 is
+// IFA_F_SECONDARY for IPv4 and IFA_F_TEMPORARY for IPv6: the same bit, two meanings.
+struct AddressFlagName {
+  uint32_t bit;
+  std::string_view name;
+};
+constexpr AddressFlagName kAddressFlagNames[] = {
+    {0x002, "nodad"},      {0x004, "optimistic"}, {0x008, "dadfailed"},     {0x010, "homeaddress"},
+    {0x020, "deprecated"}, {0x040, "tentative"},  {0x080, "permanent"},     {0x100, "mngtmpaddr"},
+    {0x200, "noprefixroute"}, {0x400, "autojoin"}, {0x800, "stable-privacy"},
+};
+}  // namespace
+
+std::vector<std::string_view> addressFlagNames(const Address& address) {
+  std::vector<std::string_view> names;
+  if (address.flags & 0x01) names.push_back(address.family() == Family::Ipv6 ? "temporary" : "secondary");
+  for (const auto& flag : kAddressFlagNames) {
+    if (address.flags & flag.bit) names.push_back(flag.name);
+  }
+  return names;
+}
+
 }  // namespace netmon

@@ -230,3 +230,22 @@ TEST(EnumStringsTest, RouteTableNames) {
 
 }  // namespace
 }  // namespace netmon
+
+namespace netmon {
+namespace {
+
+TEST(AddressFlagNames, NamesEachBitOnceInIproute2Words) {
+  Address v4;
+  v4.address = *IpAddress::parse("192.0.2.1");
+  v4.flags = 0x01 | 0x80 | 0x40;  // secondary, permanent, tentative
+  EXPECT_EQ(addressFlagNames(v4), (std::vector<std::string_view>{"secondary", "tentative", "permanent"}));
+  Address v6;
+  v6.address = *IpAddress::parse("2001:db8::1");
+  v6.flags = 0x01 | 0x08 | 0x800;  // temporary, dadfailed, stable-privacy
+  EXPECT_EQ(addressFlagNames(v6), (std::vector<std::string_view>{"temporary", "dadfailed", "stable-privacy"}));
+  v6.flags = 0;
+  EXPECT_TRUE(addressFlagNames(v6).empty());
+}
+
+}  // namespace
+}  // namespace netmon

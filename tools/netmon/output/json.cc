@@ -4,7 +4,6 @@
 #include <type_traits>
 #include <variant>
 
-#include "output/address_flags.h"
 #include "output/time.h"
 
 namespace netmon::cli {

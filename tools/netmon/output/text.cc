@@ -95,19 +95,13 @@ std::string familyLabel(Family family) {
 std::string snapshotToText(const Snapshot& snapshot) {
   const LinkDirectory links(snapshot);
   std::string out;
-  auto summary = [&](std::string_view label, Reachability reachability, const Verdict& verdict) {
-    // The explanation usually starts with the state itself ("online: default route via ..."); then it
-    // says everything, otherwise the state goes first.
-    const std::string explanation = verdict.explanation();
-    const std::string state(toString(reachability));
-    if (explanation.starts_with(state + ":") || explanation == state)
-      out += fmt::format("{:>12}: {}\n", label, explanation);
-    else
-      out += fmt::format("{:>12}: {}: {}\n", label, state, explanation);
+  // Verdict::explanation() starts with the reachability word (snapshot.h).
+  auto summary = [&](std::string_view label, const Verdict& verdict) {
+    out += fmt::format("{:>12}: {}\n", label, verdict.explanation());
   };
-  summary(familyLabel(Family::Unspecified), snapshot.reachability, snapshot.verdict);
-  summary(familyLabel(Family::Ipv4), snapshot.ipv4.reachability, snapshot.ipv4.verdict);
-  summary(familyLabel(Family::Ipv6), snapshot.ipv6.reachability, snapshot.ipv6.verdict);
+  summary(familyLabel(Family::Unspecified), snapshot.verdict);
+  summary(familyLabel(Family::Ipv4), snapshot.ipv4.verdict);
+  summary(familyLabel(Family::Ipv6), snapshot.ipv6.verdict);
   out += fmt::format("{:>12}: {}\n", "Transport", toString(snapshot.transportMedium));
   out += fmt::format("{:>12}: {}\n", "Routes", snapshot.routeCount());
   if (snapshot.counters.degraded) out += fmt::format("{:>12}: {}\n", "Warning", "state may be stale (degraded)");
@@ -167,8 +161,8 @@ std::string eventToText(const Event& event, const LinkDirectory& links) {
         } else if constexpr (std::is_same_v<T, RuleEvent>) {
           return fmt::format("{} {}", toString(payload.change), ruleText(payload.rule));
         } else if constexpr (std::is_same_v<T, ReachabilityEvent>) {
-          return fmt::format("{} {} (was {}): {}", toString(payload.family), toString(payload.current),
-                             toString(payload.previous), payload.verdict.explanation());
+          return fmt::format("{} {} -> {}", toString(payload.family), toString(payload.previous),
+                             payload.verdict.explanation());
         } else {
           static_assert(std::is_same_v<T, ResyncEvent>);
           return fmt::format("{}: {} differences applied (resync {})", toString(payload.reason), payload.differences,
