@@ -42,7 +42,8 @@ NETMON_EXPORT std::string_view toString(ResyncReason);  // "overrun", "subscribe
 
 struct ResyncEvent {
   ResyncReason reason;
-  uint64_t resyncs;      // the monitor's resync counter after this one
+  uint64_t resyncs;      // the monitor's resync counter after this one (SubscriberOverflow: the
+                         // monitor's subscriber-overflow counter instead)
   uint64_t differences;  // link/address/route/rule changes the resync found
 };
 

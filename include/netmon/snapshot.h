@@ -70,6 +70,7 @@ struct NETMON_EXPORT Counters {
   uint64_t linkRouteFlushes = 0;     // link-down route flushes reconciled without RTM_DELROUTE
   uint64_t subscriberOverflows = 0;  // subscriber queues that overflowed and were coalesced
   uint64_t readErrors = 0;           // socket read errors other than ENOBUFS (survived)
+  uint64_t routesRefused = 0;        // routes beyond the mirror's capacity (16.7M per family), not kept
   bool degraded = false;             // a dump could not complete after bounded retries
   friend bool operator==(const Counters&, const Counters&) = default;
 };

@@ -195,6 +195,10 @@ void Mirror::applyRoute(bool removed, const Route& route, bool replace) {
   }
   const UpsertResult result = routes_.upsert(route, resyncing_);
   if (result == UpsertResult::Unchanged) return;
+  if (result == UpsertResult::Refused) {
+    ++routes_refused_;
+    return;
+  }
   noteRouteForDerivation(route, false);
   // Building the event copies the route: skipped when nobody listens to routes (the initial
   // dump of a full BGP table has no subscriber at all).
@@ -226,9 +230,16 @@ void Mirror::removeRoutesOfLink(int link_index) {
     noteRouteForDerivation(route, true);
     emit(RouteEvent{Change::Removed, route});
   };
-  auto through_link = [&](const Route& route) { return leavesOnlyThrough(route, link_index); };
-  routes_.v4().removeIf(through_link, on_removed);
-  routes_.v6().removeIf(through_link, on_removed);
+  // IPv4 drops a multipath route when any of its devices is unregistered (fib_sync_down_dev marks
+  // the whole fib_info dead on NETDEV_UNREGISTER); IPv6 drops only the hops through the device.
+  auto any_hop_through_link = [&](const Route& route) {
+    if (route.nextHops.empty()) return route.linkIndex == link_index;
+    return std::any_of(route.nextHops.begin(), route.nextHops.end(),
+                       [&](const NextHop& hop) { return hop.linkIndex == link_index; });
+  };
+  auto only_through_link = [&](const Route& route) { return leavesOnlyThrough(route, link_index); };
+  routes_.v4().removeIf(any_hop_through_link, on_removed);
+  routes_.v6().removeIf(only_through_link, on_removed);
 }
 
 std::vector<int> Mirror::takeLinksNeedingRouteCheck() {

@@ -68,6 +68,7 @@ class Mirror {
   // Counts every change applied, whether or not anyone wanted its event: snapshots cached by
   // the monitor are stale when it moved.
   uint64_t generation() const { return generation_; }
+  uint64_t routesRefused() const { return routes_refused_; }
   bool hasLink(int index) const { return links_.count(index) != 0; }
   bool hasData() const { return has_data_; }
   void markHasData() { has_data_ = true; dirty_ = true; }
@@ -115,6 +116,7 @@ class Mirror {
 
   std::vector<int> links_needing_route_check_;
   uint64_t generation_ = 0;
+  uint64_t routes_refused_ = 0;
   bool dirty_ = false;
   bool has_data_ = false;
   FamilyState ipv4_, ipv6_;

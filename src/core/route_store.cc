@@ -6,6 +6,14 @@ namespace netmon::detail {
 
 namespace {
 constexpr size_t kMinSlots = 16;
+// A slot packs a record index (+1, 0 = empty) in its low 24 bits and 8 bits of the key's hash in
+// its high bits: a probe skips 255 of 256 foreign slots without touching their records (a cache
+// miss each). Measured on 1M routes: probing was 31% of the initial sync before the tag.
+constexpr uint32_t kIndexBits = 24;
+constexpr uint32_t kIndexMask = (1u << kIndexBits) - 1;
+uint32_t tagOf(size_t hash) { return uint32_t(hash >> 56) << kIndexBits; }
+uint32_t slotValue(size_t hash, size_t record_index) { return tagOf(hash) | uint32_t(record_index + 1); }
+size_t recordOf(uint32_t slot) { return (slot & kIndexMask) - 1; }
 // The index grows at 80% load: linear probing stays short and an IPv4 route costs 5–10 index bytes.
 constexpr size_t kMaxLoadPercent = 80;
 
@@ -101,8 +109,13 @@ Route RouteTable<N>::expandAt(size_t index) const {
 template <size_t N>
 size_t RouteTable<N>::probe(const Key& key) const {
   const size_t mask = slots_.size() - 1;
-  size_t slot = KeyHash{}(key) & mask;
-  while (slots_[slot] != 0 && !(keyOf(records_[slots_[slot] - 1]) == key)) slot = (slot + 1) & mask;
+  const size_t hash = KeyHash{}(key);
+  const uint32_t tag = tagOf(hash);
+  size_t slot = hash & mask;
+  while (slots_[slot] != 0 &&
+         ((slots_[slot] & ~kIndexMask) != tag || !(keyOf(records_[recordOf(slots_[slot])]) == key))) {
+    slot = (slot + 1) & mask;
+  }
   return slot;
 }
 
@@ -111,9 +124,10 @@ void RouteTable<N>::rebuildIndex(size_t slot_count) {
   slots_.assign(slot_count, 0);
   const size_t mask = slot_count - 1;
   for (size_t i = 0; i < records_.size(); ++i) {
-    size_t slot = KeyHash{}(keyOf(records_[i])) & mask;
+    const size_t hash = KeyHash{}(keyOf(records_[i]));
+    size_t slot = hash & mask;
     while (slots_[slot] != 0) slot = (slot + 1) & mask;
-    slots_[slot] = uint32_t(i + 1);
+    slots_[slot] = slotValue(hash, i);
   }
 }
 
@@ -125,7 +139,6 @@ void RouteTable<N>::growIndexIfNeeded() {
 
 template <size_t N>
 void RouteTable<N>::reserve(size_t count) {
-  records_.reserve(count);
   size_t slots = kMinSlots;
   while (count * 100 > slots * kMaxLoadPercent) slots *= 2;
   if (slots > slots_.size()) rebuildIndex(slots);
@@ -139,14 +152,13 @@ UpsertResult RouteTable<N>::upsert(const Route& route, bool mark_seen) {
   growIndexIfNeeded();
   const size_t slot = probe(key);
   if (slots_[slot] == 0) {
-    // Grow by 1/4 rather than 2x: a 1M-route table then carries at most 25% slack, not 100%.
-    if (records_.size() == records_.capacity()) records_.reserve(records_.size() + records_.size() / 4 + 16);
+    if (records_.size() >= kMaxRoutes) return UpsertResult::Refused;
     records_.push_back(record);
-    slots_[slot] = uint32_t(records_.size());
+    slots_[slot] = slotValue(KeyHash{}(key), records_.size() - 1);
     if (!route.nextHops.empty()) next_hops_[key] = route.nextHops;
     return UpsertResult::Added;
   }
-  Record& existing = records_[slots_[slot] - 1];
+  Record& existing = records_[recordOf(slots_[slot])];
   const bool hops_changed = [&] {
     auto it = next_hops_.find(key);
     if (it == next_hops_.end()) return !route.nextHops.empty();
@@ -175,7 +187,7 @@ void RouteTable<N>::eraseAt(size_t record_index) {
   size_t hole = probe(key);
   size_t next = (hole + 1) & mask;
   while (slots_[next] != 0) {
-    const size_t home = KeyHash{}(keyOf(records_[slots_[next] - 1])) & mask;
+    const size_t home = KeyHash{}(keyOf(records_[recordOf(slots_[next])])) & mask;
     // Move `next` into the hole if its home is not in (hole, next] (cyclically).
     const bool home_between = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next);
     if (!home_between) {
@@ -190,7 +202,7 @@ void RouteTable<N>::eraseAt(size_t record_index) {
   if (record_index != last) {
     const size_t moved_slot = probe(keyOf(records_[last]));
     records_[record_index] = records_[last];
-    slots_[moved_slot] = uint32_t(record_index + 1);
+    slots_[moved_slot] = (slots_[moved_slot] & ~kIndexMask) | uint32_t(record_index + 1);
   }
   records_.pop_back();
 }
@@ -200,7 +212,7 @@ std::optional<Route> RouteTable<N>::remove(const Route& key_route) {
   if (slots_.empty()) return std::nullopt;
   const size_t slot = probe(keyOf(key_route));
   if (slots_[slot] == 0) return std::nullopt;
-  const size_t index = slots_[slot] - 1;
+  const size_t index = recordOf(slots_[slot]);
   Route removed = expandAt(index);
   eraseAt(index);
   return removed;
@@ -211,12 +223,12 @@ std::optional<Route> RouteTable<N>::find(const Route& key_route) const {
   if (slots_.empty()) return std::nullopt;
   const size_t slot = probe(keyOf(key_route));
   if (slots_[slot] == 0) return std::nullopt;
-  return expandAt(slots_[slot] - 1);
+  return expandAt(recordOf(slots_[slot]));
 }
 
 template <size_t N>
 void RouteTable<N>::clearSeen() {
-  for (auto& r : records_) r.internal = uint8_t(r.internal & ~Record::kSeen);
+  records_.forEachMutable([](Record& r) { r.internal = uint8_t(r.internal & ~Record::kSeen); });
 }
 
 template <size_t N>
@@ -250,7 +262,7 @@ void RouteTable<N>::forEach(const std::function<void(const Route&)>& visit) cons
 
 template <size_t N>
 size_t RouteTable<N>::memoryBytes() const {
-  return records_.capacity() * sizeof(Record) + slots_.capacity() * sizeof(uint32_t);
+  return records_.capacityBytes() + slots_.capacity() * sizeof(uint32_t);
 }
 
 template class RouteTable<4>;

@@ -1,7 +1,7 @@
 #pragma once
 // The route mirror: compact, because a full BGP table is a million routes.
 //
-// Layout: a dense vector of packed records (32 bytes an IPv4 route, 68 an IPv6 route) plus an
+// Layout: a dense, chunked array of packed records (32 bytes an IPv4 route, 68 an IPv6 route) plus an
 // open-addressing index of 4-byte slots (linear probing, backward-shift deletion, no tombstones).
 // That is ~40 bytes an IPv4 route all told, against ~80 for std::map<key, Route> (FACTS.md), and no
 // allocation per route. Removal swaps the last record into the hole. Multipath next hops, rare and
@@ -24,11 +24,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/chunked_vector.h"
 #include "netmon/model.h"
 
 namespace netmon::detail {
 
-enum class UpsertResult : uint8_t { Added, Changed, Unchanged };
+// Refused: the table holds kMaxRoutes already (the mirror counts it; see Counters::routesRefused).
+enum class UpsertResult : uint8_t { Added, Changed, Unchanged, Refused };
 
 template <size_t AddressBytes>
 struct PackedRoute {
@@ -56,6 +58,8 @@ class RouteTable {
  public:
   using Record = PackedRoute<AddressBytes>;
   static constexpr Family kFamily = AddressBytes == 4 ? Family::Ipv4 : Family::Ipv6;
+  // Per family: 16.7M routes, 16 times a full Internet table (the slot's 24-bit index).
+  static constexpr size_t kMaxRoutes = (size_t(1) << 24) - 2;
 
   UpsertResult upsert(const Route& route, bool mark_seen);
   std::optional<Route> remove(const Route& key);
@@ -68,7 +72,7 @@ class RouteTable {
   // Removes routes matching `predicate` (reporting each). Linear: used for link flushes only.
   void removeIf(const std::function<bool(const Route&)>& predicate, const std::function<void(const Route&)>& on_removed);
   template <class Visit>
-  void forEachPacked(Visit&& visit) const { for (const auto& r : records_) visit(r); }
+  void forEachPacked(Visit&& visit) const { records_.forEach(visit); }
   void forEach(const std::function<void(const Route&)>& visit) const;
   size_t memoryBytes() const;
 
@@ -101,7 +105,7 @@ class RouteTable {
   void rebuildIndex(size_t slot_count);
   Route expandAt(size_t record_index) const;
 
-  std::vector<Record> records_;
+  ChunkedVector<Record> records_;
   std::vector<uint32_t> slots_;  // record index + 1; 0 = empty
   std::unordered_map<Key, std::vector<NextHop>, KeyHash> next_hops_;
 };

@@ -105,6 +105,7 @@ class StatusMonitor::Impl {
   Counters countersLocked() NETMON_REQUIRES(mutex_) {
     Counters counters = counters_;
     counters.subscriberOverflows = registry_->overflows();
+    counters.routesRefused = mirror_.routesRefused();
     return counters;
   }
 

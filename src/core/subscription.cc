@@ -34,8 +34,17 @@ void SubscriptionState::push(const Event& event) {
     queue_.push_back(event);
     if (drain_scheduled_) return;
     drain_scheduled_ = true;
+    postDrain(lock);
   }
+}
+
+void SubscriptionState::postDrain(MutexLock& lock) {
+  ++posting_;
+  lock.unlock();
   executor_.execute([self = shared_from_this()] { self->drain(); });
+  lock.lock();
+  --posting_;
+  idle_.notify_all();
 }
 
 // Overflow policy (documented in subscription.h): object events are dropped, reachability events
@@ -83,8 +92,7 @@ void SubscriptionState::drain() {
   int delivered = 0;
   while (!cancelled_ && !queue_.empty()) {
     if (!executor_.isInline() && delivered == kEventsPerDrainTask) {
-      lock.unlock();
-      executor_.execute([self = shared_from_this()] { self->drain(); });
+      postDrain(lock);
       return;
     }
     Event event = std::move(queue_.front());
@@ -107,8 +115,11 @@ void SubscriptionState::cancel() {
     MutexLock lock(mutex_);
     cancelled_ = true;
     queue_.clear();
-    // Destroying a subscription from inside its own callback must not wait for itself.
-    if (running_thread_ != std::this_thread::get_id()) lock.wait(idle_, [this]() NETMON_NO_THREAD_SAFETY_ANALYSIS { return !running_; });
+    // Destroying a subscription from inside its own callback must not wait for itself (an inline
+    // executor runs the callback inside the post, so that wait is skipped too).
+    if (running_thread_ != std::this_thread::get_id()) {
+      lock.wait(idle_, [this]() NETMON_NO_THREAD_SAFETY_ANALYSIS { return !running_ && posting_ == 0; });
+    }
   }
   if (auto registry = registry_.lock()) registry->remove(this);
 }

@@ -32,6 +32,8 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
  private:
   void drain() NETMON_EXCLUDES(mutex_);
   void coalesceOnOverflow() NETMON_REQUIRES(mutex_);
+  // Hands a drain task to the executor; called with the lock held, returns with it held.
+  void postDrain(MutexLock& lock) NETMON_REQUIRES(mutex_);
 
   const Executor executor_;
   Callback callback_;
@@ -45,6 +47,9 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   bool drain_scheduled_ NETMON_GUARDED_BY(mutex_) = false;
   bool cancelled_ NETMON_GUARDED_BY(mutex_) = false;
   bool running_ NETMON_GUARDED_BY(mutex_) = false;
+  // Calls into the executor's posting function in progress: cancel() waits for them too, so the
+  // posting function is never called after ~Subscription returns (executor.h's promise).
+  int posting_ NETMON_GUARDED_BY(mutex_) = 0;
   std::thread::id running_thread_ NETMON_GUARDED_BY(mutex_);
 };
 

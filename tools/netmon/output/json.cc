@@ -145,6 +145,7 @@ json countersToJson(const Counters& counters) {
       {"link_route_flushes", counters.linkRouteFlushes},
       {"subscriber_overflows", counters.subscriberOverflows},
       {"read_errors", counters.readErrors},
+      {"routes_refused", counters.routesRefused},
       {"degraded", counters.degraded},
   };
 }
