@@ -136,8 +136,11 @@ class RtnlBackend final : public detail::Backend {
 
   Result<size_t> process(detail::Mirror& mirror) override {
     size_t handled = 0;
-    uint64_t expirations = 0;
-    while (read(timer_fd_, &expirations, sizeof expirations) > 0) {
+    if (resync_pending_) {
+      // Only a pending resync arms the timer: no syscall for it on the hot path.
+      uint64_t expirations = 0;
+      while (read(timer_fd_, &expirations, sizeof expirations) > 0) {
+      }
     }
     MirrorSink sink(mirror);
     for (int datagrams = 0; datagrams < kDatagramsPerProcess; ++datagrams) {
