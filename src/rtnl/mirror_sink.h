@@ -5,9 +5,18 @@
 #include <optional>
 
 #include "core/mirror.h"
+#include "netmon/snapshot.h"
 #include "rtnl/parse.h"
 
 namespace netmon::rtnl {
+
+// Folds a datagram's parse statistics into a backend's counters; returns the messages handled.
+inline size_t addToCounters(Counters& counters, const ParseStats& stats) {
+  counters.messages += stats.messages;
+  counters.malformed += stats.malformed;
+  counters.unknownSkipped += stats.unknown;
+  return stats.messages;
+}
 
 class MirrorSink : public ParseSink {
  public:

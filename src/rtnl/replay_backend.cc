@@ -90,12 +90,7 @@ class ReplayBackend final : public detail::Backend {
     MirrorSink sink(mirror);
     return account(parseDatagram(batch, sink));
   }
-  size_t account(const ParseStats& stats) {
-    counters_.messages += stats.messages;
-    counters_.malformed += stats.malformed;
-    counters_.unknownSkipped += stats.unknown;
-    return stats.messages;
-  }
+  size_t account(const ParseStats& stats) { return addToCounters(counters_, stats); }
   // The event fd stays readable while the recording has batches left.
   void updateReadiness() {
     uint64_t value = 0;

@@ -183,12 +183,7 @@ class RtnlBackend final : public detail::Backend {
   }
 
  private:
-  size_t account(const ParseStats& stats) {
-    counters_.messages += stats.messages;
-    counters_.malformed += stats.malformed;
-    counters_.unknownSkipped += stats.unknown;
-    return stats.messages;
-  }
+  size_t account(const ParseStats& stats) { return addToCounters(counters_, stats); }
 
   void discardQueuedEvents() {
     const auto deadline = Clock::now() + std::chrono::milliseconds(200);

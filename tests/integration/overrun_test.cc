@@ -181,6 +181,7 @@ TEST_F(OverrunTest, ForcedOverrunResyncsToKernelTruth) {
   RecordProperty("events", static_cast<int>(recorder.size()));
   RecordProperty("overruns", static_cast<int>(counters.overruns));
   RecordProperty("resyncs", static_cast<int>(counters.resyncs));
+  RecordProperty("dumps_interrupted", static_cast<int>(counters.dumpsInterrupted));
 
   EXPECT_GT(counters.overruns, 0u)
       << "the kernel never overran a 4096-byte receive buffer during " << route_changes.size() + flaps.size()
