@@ -16,7 +16,7 @@
 namespace netmon {
 
 namespace detail {
-class RouteStoreCopy;
+class RouteStore;
 }
 
 // Why a family has the reachability it has. Each value names what the verdict rests on.
@@ -100,17 +100,19 @@ class NETMON_EXPORT Snapshot {
   const Link* findLink(std::string_view name) const;
   std::vector<Address> addressesOf(int link_index) const;
 
-  // Routes of all tables and both families. Kept compact inside the snapshot (a full BGP table is
-  // ~32 bytes a route); routes() materialises them, so prefer routeCount()/forEachRoute().
+  // Routes of all tables and both families, kept compact (a full BGP table is ~40 bytes a route)
+  // and shared with the monitor's mirror: taking a snapshot copies no route. While a snapshot is
+  // held, the monitor's next route change copies the table once (copy-on-write), so release
+  // snapshots you no longer need. routes() materialises them; prefer routeCount()/forEachRoute().
   size_t routeCount() const;
   void forEachRoute(const std::function<void(const Route&)>& visit) const;
   std::vector<Route> routes() const;
 
   // Internal: the monitor attaches a copy of its route store.
-  void setRouteStoreForInternalUse(std::shared_ptr<const detail::RouteStoreCopy> routes);
+  void setRouteStoreForInternalUse(std::shared_ptr<const detail::RouteStore> routes);
 
  private:
-  std::shared_ptr<const detail::RouteStoreCopy> routes_;
+  std::shared_ptr<const detail::RouteStore> routes_;
 };
 
 }  // namespace netmon

@@ -32,7 +32,17 @@ bool sameAddressIgnoringLifetimes(Address a, Address b) {
 }
 }  // namespace
 
-Mirror::Mirror(LinkFilter filter, MediumHintsProvider hints) : filter_(std::move(filter)), hints_(std::move(hints)) {}
+Mirror::Mirror(LinkFilter filter, MediumHintsProvider hints)
+    : filter_(std::move(filter)), hints_(std::move(hints)), routes_(std::make_shared<RouteStore>()) {}
+
+// Copy-on-write: snapshots share the route store; the first change while one is still held
+// copies it (a 1M-route table: ~40 MB, milliseconds), so the mirror never pays for snapshots
+// nobody keeps. use_count() may only over-estimate here: new sharers are made under the monitor's
+// lock, which the caller holds.
+RouteStore& Mirror::mutableRoutes() {
+  if (routes_.use_count() > 1) routes_ = std::make_shared<RouteStore>(*routes_);
+  return *routes_;
+}
 
 void Mirror::countChange() {
   ++generation_;
@@ -143,7 +153,7 @@ void Mirror::applyAddress(bool removed, Address&& address) {
 void Mirror::noteIpv4AddressGone(const Address& address) {
   std::set<int> links{address.linkIndex};
   const uint32_t source = address.address.v4HostOrder();
-  routes_.v4().forEachPacked([&](const PackedRoute<4>& record) {
+  routes_->v4().forEachPacked([&](const PackedRoute<4>& record) {
     if (!(record.internal & PackedRoute<4>::kHasSource)) return;
     const uint32_t preferred = uint32_t(record.preferred_source[0]) << 24 | uint32_t(record.preferred_source[1]) << 16 |
                                uint32_t(record.preferred_source[2]) << 8 | record.preferred_source[3];
@@ -180,20 +190,20 @@ void Mirror::applyRoute(bool removed, const Route& route, bool replace) {
     for (const auto& [index, link] : links_) {
       if (index == keyLink(route)) continue;
       other.linkIndex = index;
-      if (auto last = routes_.remove(other)) {
+      if (auto last = mutableRoutes().remove(other)) {
         noteRouteForDerivation(*last, true);
         emit(RouteEvent{Change::Removed, std::move(*last)});
       }
     }
   }
   if (removed) {
-    auto last = routes_.remove(route);
+    auto last = mutableRoutes().remove(route);
     if (!last) return;
     noteRouteForDerivation(*last, true);
     emit(RouteEvent{Change::Removed, std::move(*last)});
     return;
   }
-  const UpsertResult result = routes_.upsert(route, resyncing_);
+  const UpsertResult result = mutableRoutes().upsert(route, resyncing_);
   if (result == UpsertResult::Unchanged) return;
   if (result == UpsertResult::Refused) {
     ++routes_refused_;
@@ -238,8 +248,8 @@ void Mirror::removeRoutesOfLink(int link_index) {
                        [&](const NextHop& hop) { return hop.linkIndex == link_index; });
   };
   auto only_through_link = [&](const Route& route) { return leavesOnlyThrough(route, link_index); };
-  routes_.v4().removeIf(any_hop_through_link, on_removed);
-  routes_.v6().removeIf(only_through_link, on_removed);
+  mutableRoutes().v4().removeIf(any_hop_through_link, on_removed);
+  mutableRoutes().v6().removeIf(only_through_link, on_removed);
 }
 
 std::vector<int> Mirror::takeLinksNeedingRouteCheck() {
@@ -261,8 +271,8 @@ void Mirror::reconcileLinkRoutes(int link_index, Family family, const std::vecto
     noteRouteForDerivation(route, true);
     emit(RouteEvent{Change::Removed, route});
   };
-  if (family == Family::Ipv4) routes_.v4().removeIf(stale, on_removed);
-  else routes_.v6().removeIf(stale, on_removed);
+  if (family == Family::Ipv4) mutableRoutes().v4().removeIf(stale, on_removed);
+  else mutableRoutes().v6().removeIf(stale, on_removed);
 }
 
 void Mirror::beginResync() {
@@ -271,7 +281,7 @@ void Mirror::beginResync() {
   seen_links_.clear();
   seen_addresses_.clear();
   seen_rules_.clear();
-  routes_.clearSeen();
+  mutableRoutes().clearSeen();
 }
 
 uint64_t Mirror::endResync() {
@@ -292,7 +302,7 @@ uint64_t Mirror::endResync() {
     emit(AddressEvent{Change::Removed, it->second});
     it = addresses_.erase(it);
   }
-  routes_.sweepUnseen([&](const Route& route) {
+  mutableRoutes().sweepUnseen([&](const Route& route) {
     noteRouteForDerivation(route, true);
     emit(RouteEvent{Change::Removed, route});
   });
@@ -372,7 +382,7 @@ Snapshot Mirror::makeSnapshot() const {
   std::stable_sort(snapshot.rules.begin(), snapshot.rules.end(), [](const Rule& a, const Rule& b) {
     return std::tie(a.family, a.priority) < std::tie(b.family, b.priority);
   });
-  snapshot.setRouteStoreForInternalUse(std::make_shared<const RouteStoreCopy>(routes_));
+  snapshot.setRouteStoreForInternalUse(routes_);
   return snapshot;
 }
 

@@ -76,8 +76,8 @@ class Mirror {
   // Builds an immutable snapshot (routes copied compactly).
   Snapshot makeSnapshot() const;
   Reachability reachability() const { return overall_.reachability; }
-  size_t routeCount() const { return routes_.size(); }
-  const RouteStore& routes() const { return routes_; }
+  size_t routeCount() const { return routes_->size(); }
+  const RouteStore& routes() const { return *routes_; }
 
  private:
   struct AddressKey {
@@ -104,7 +104,8 @@ class Mirror {
   std::map<int, Link> links_;
   std::map<int, LinkMediumHints> medium_hints_;  // cached at link add (sysfs is read once)
   std::map<AddressKey, Address> addresses_;
-  RouteStore routes_;
+  RouteStore& mutableRoutes();
+  std::shared_ptr<RouteStore> routes_;  // shared with snapshots, copied on write
   std::vector<Route> candidates_;  // reachability candidates, a handful
   std::vector<Rule> rules_;
 

@@ -142,14 +142,5 @@ class RouteStore {
   RouteTable<16> v6_;
 };
 
-// What a Snapshot holds: an immutable copy of the store.
-class RouteStoreCopy {
- public:
-  explicit RouteStoreCopy(RouteStore store) : store_(std::move(store)) {}
-  const RouteStore& store() const { return store_; }
-
- private:
-  RouteStore store_;
-};
 
 }  // namespace netmon::detail

@@ -26,10 +26,10 @@ std::vector<Address> Snapshot::addressesOf(int link_index) const {
   return result;
 }
 
-size_t Snapshot::routeCount() const { return routes_ ? routes_->store().size() : 0; }
+size_t Snapshot::routeCount() const { return routes_ ? routes_->size() : 0; }
 
 void Snapshot::forEachRoute(const std::function<void(const Route&)>& visit) const {
-  if (routes_) routes_->store().forEach(visit);
+  if (routes_) routes_->forEach(visit);
 }
 
 std::vector<Route> Snapshot::routes() const {
@@ -39,7 +39,7 @@ std::vector<Route> Snapshot::routes() const {
   return result;
 }
 
-void Snapshot::setRouteStoreForInternalUse(std::shared_ptr<const detail::RouteStoreCopy> routes) {
+void Snapshot::setRouteStoreForInternalUse(std::shared_ptr<const detail::RouteStore> routes) {
   routes_ = std::move(routes);
 }
 

@@ -48,13 +48,12 @@ class StatusMonitor::Impl {
 
   std::shared_ptr<const Snapshot> snapshot() {
     detail::MutexLock lock(mutex_);
-    if (!cached_) {
-      auto snapshot = std::make_shared<Snapshot>(mirror_.makeSnapshot());
-      snapshot->sequence = sequence_;
-      snapshot->counters = countersLocked();
-      cached_ = std::move(snapshot);
-    }
-    return cached_;
+    if (auto cached = cached_.lock()) return cached;
+    auto snapshot = std::make_shared<Snapshot>(mirror_.makeSnapshot());
+    snapshot->sequence = sequence_;
+    snapshot->counters = countersLocked();
+    cached_ = snapshot;
+    return snapshot;
   }
 
   Reachability reachability() {
@@ -150,7 +149,9 @@ class StatusMonitor::Impl {
   const std::unique_ptr<detail::Backend> backend_;
   detail::Mutex mutex_;
   detail::Mirror mirror_ NETMON_GUARDED_BY(mutex_);
-  std::shared_ptr<const Snapshot> cached_ NETMON_GUARDED_BY(mutex_);
+  // Weak: the monitor itself must not keep a snapshot alive, or every route change after a
+  // snapshot() call would copy the route table (copy-on-write, see Mirror).
+  std::weak_ptr<const Snapshot> cached_ NETMON_GUARDED_BY(mutex_);
   uint64_t sequence_ NETMON_GUARDED_BY(mutex_) = 0;
   uint64_t cached_generation_ NETMON_GUARDED_BY(mutex_) = 0;
   Counters counters_ NETMON_GUARDED_BY(mutex_);
