@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "netmon/status_monitor.h"
+#include "support/thread_pool.h"
 #include "support/event_recorder.h"
 #include "support/netns.h"
 
@@ -25,67 +26,6 @@ namespace netmon::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A plain thread pool (no Boost): post() queues, N threads run tasks in any order and in parallel.
-// Destruction drops tasks that have not started, as Executor's contract allows.
-class ThreadPool {
- public:
-  explicit ThreadPool(int threads) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-  }
-  ~ThreadPool() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    work_.notify_all();
-    for (auto& thread : threads_) thread.join();
-  }
-
-  void post(std::function<void()> task) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      tasks_.push_back(std::move(task));
-    }
-    work_.notify_one();
-  }
-
-  Executor executor() {
-    return Executor::fromPost([this](Executor::Task task) { post(std::move(task)); });
-  }
-
-  // Waits until no task is queued or running (bounded); false on timeout.
-  bool drain(std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    return idle_.wait_for(lock, timeout, [&] { return tasks_.empty() && running_ == 0; });
-  }
-
- private:
-  void run() {
-    std::unique_lock lock(mutex_);
-    while (true) {
-      work_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
-      if (stopping_) return;
-      auto task = std::move(tasks_.front());
-      tasks_.pop_front();
-      ++running_;
-      lock.unlock();
-      task();
-      lock.lock();
-      --running_;
-      if (tasks_.empty() && running_ == 0) idle_.notify_all();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable work_;
-  std::condition_variable idle_;
-  std::deque<std::function<void()>> tasks_;
-  int running_ = 0;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-};
 
 std::vector<std::string> routeAdds(int table, int count) {
   std::vector<std::string> lines;
@@ -182,7 +122,7 @@ TEST_F(SubscriptionTest, CancelInsidePooledCallbackWhileEventsStream) {
   subscribeSelfCancelling(*monitor_, pool.executor(), state, 1001);
   ASSERT_NO_FATAL_FAILURE(streamRoutes(1001, 500));
   EXPECT_TRUE(recorder_->waitUntil("the pooled callback cancelled itself", [&] { return state.cancelled.load(); }));
-  EXPECT_TRUE(pool.drain()) << "a pooled task hangs (deadlock while cancelling inside the callback?)";
+  EXPECT_TRUE(pool.waitIdle()) << "a pooled task hangs (deadlock while cancelling inside the callback?)";
   EXPECT_EQ(state.calls_after_cancel.load(), 0) << "a queued event was delivered after the callback cancelled itself";
   EXPECT_FALSE(state.subscription.active());
 }
@@ -259,12 +199,12 @@ TEST_F(SubscriptionTest, SubscriptionOutlivesItsMonitor) {
   monitor_.reset();
   const int inline_after_destroy = inline_calls.load();
   generator.join();
-  ASSERT_TRUE(pool.drain());
+  ASSERT_TRUE(pool.waitIdle());
   const int pooled_after_destroy = pooled_calls.load();
 
   ns_->ip("route add 198.51.100.0/24 dev veth0");
   ns_->ip("link set veth0 down");
-  ASSERT_TRUE(pool.drain());
+  ASSERT_TRUE(pool.waitIdle());
   EXPECT_EQ(inline_calls.load(), inline_after_destroy) << "an inline callback ran after the monitor was destroyed";
   EXPECT_EQ(pooled_calls.load(), pooled_after_destroy) << "a pooled callback ran for a change made after the monitor was destroyed";
 
@@ -324,7 +264,7 @@ TEST_F(SubscriptionTest, PooledExecutorDeliversInOrderAndNeverConcurrently) {
         << "the pooled subscriber got " << sequences.size() << " events; the inline one " << reference.size();
   }
   subscription.reset();
-  EXPECT_TRUE(pool.drain());
+  EXPECT_TRUE(pool.waitIdle());
 
   EXPECT_EQ(overlaps.load(), 0) << "callbacks of one subscription ran concurrently";
   EXPECT_EQ(out_of_order.load(), 0) << "Event::sequence went backwards";

@@ -19,12 +19,14 @@
 #include <vector>
 
 #include "netmon/status_monitor.h"
+#include "support/thread_pool.h"
 #include "support/fake_backend.h"
 
 namespace netmon {
 namespace {
 
 using namespace std::chrono_literals;
+using test::ThreadPool;
 using detail::Mirror;
 using test::FakeBackend;
 using test::FakeScript;
@@ -69,68 +71,6 @@ class Collector {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<Event> events_;
-};
-
-// A small pool with `threads` workers; runs queued tasks in FIFO order on whichever is free.
-class ThreadPool {
- public:
-  explicit ThreadPool(int threads) {
-    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { run(); });
-    std::lock_guard lock(mutex_);
-    for (const auto& w : workers_) ids_.insert(w.get_id());
-  }
-  ~ThreadPool() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& w : workers_) w.join();
-  }
-  void post(Executor::Task task) {
-    {
-      std::lock_guard lock(mutex_);
-      tasks_.push_back(std::move(task));
-    }
-    wake_.notify_one();
-  }
-  Executor executor() {
-    return Executor::fromPost([this](Executor::Task task) { post(std::move(task)); });
-  }
-  bool isPoolThread(std::thread::id id) const {
-    std::lock_guard lock(mutex_);
-    return ids_.count(id) != 0;
-  }
-  // True once no task is queued or running.
-  bool waitIdle(std::chrono::milliseconds timeout = kTimeout) {
-    std::unique_lock lock(mutex_);
-    return idle_.wait_for(lock, timeout, [&] { return tasks_.empty() && running_ == 0; });
-  }
-
- private:
-  void run() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // stopping and drained
-      auto task = std::move(tasks_.front());
-      tasks_.pop_front();
-      ++running_;
-      lock.unlock();
-      task();
-      lock.lock();
-      --running_;
-      if (tasks_.empty() && running_ == 0) idle_.notify_all();
-    }
-  }
-
-  mutable std::mutex mutex_;
-  std::condition_variable wake_, idle_;
-  std::deque<Executor::Task> tasks_;
-  int running_ = 0;
-  bool stopping_ = false;
-  std::set<std::thread::id> ids_;
-  std::vector<std::thread> workers_;
 };
 
 // An event loop that never runs unless told to: posted tasks wait in a queue.
