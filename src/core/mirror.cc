@@ -33,15 +33,20 @@ bool sameAddressIgnoringLifetimes(Address a, Address b) {
 }  // namespace
 
 Mirror::Mirror(LinkFilter filter, MediumHintsProvider hints)
-    : filter_(std::move(filter)), hints_(std::move(hints)), routes_(std::make_shared<RouteStore>()) {}
+    : filter_(std::move(filter)), hints_(std::move(hints)), routes_(std::make_shared<SharedRoutes>()) {}
 
 // Copy-on-write: snapshots share the route store; the first change while one is still held
 // copies it (a 1M-route table: ~40 MB, milliseconds), so the mirror never pays for snapshots
-// nobody keeps. use_count() may only over-estimate here: new sharers are made under the monitor's
-// lock, which the caller holds.
+// nobody keeps. Not shared_ptr::use_count(): it is a relaxed load, so a snapshot's last read on
+// another thread would not happen-before our write. The handle count is released by the
+// snapshot's last owner and acquired here; new handles are only made under the monitor's lock.
 RouteStore& Mirror::mutableRoutes() {
-  if (routes_.use_count() > 1) routes_ = std::make_shared<RouteStore>(*routes_);
-  return *routes_;
+  if (routes_->snapshot_handles.load(std::memory_order_acquire) != 0) {
+    auto copy = std::make_shared<SharedRoutes>();
+    copy->store = routes_->store;
+    routes_ = std::move(copy);
+  }
+  return routes_->store;
 }
 
 void Mirror::countChange() {
@@ -153,7 +158,7 @@ void Mirror::applyAddress(bool removed, Address&& address) {
 void Mirror::noteIpv4AddressGone(const Address& address) {
   std::set<int> links{address.linkIndex};
   const uint32_t source = address.address.v4HostOrder();
-  routes_->v4().forEachPacked([&](const PackedRoute<4>& record) {
+  routes_->store.v4().forEachPacked([&](const PackedRoute<4>& record) {
     if (!(record.internal & PackedRoute<4>::kHasSource)) return;
     const uint32_t preferred = uint32_t(record.preferred_source[0]) << 24 | uint32_t(record.preferred_source[1]) << 16 |
                                uint32_t(record.preferred_source[2]) << 8 | record.preferred_source[3];
@@ -382,7 +387,11 @@ Snapshot Mirror::makeSnapshot() const {
   std::stable_sort(snapshot.rules.begin(), snapshot.rules.end(), [](const Rule& a, const Rule& b) {
     return std::tie(a.family, a.priority) < std::tie(b.family, b.priority);
   });
-  snapshot.setRouteStoreForInternalUse(routes_);
+  routes_->snapshot_handles.fetch_add(1, std::memory_order_relaxed);
+  std::shared_ptr<const RouteStore> handle(&routes_->store, [owner = routes_](const RouteStore*) {
+    owner->snapshot_handles.fetch_sub(1, std::memory_order_release);
+  });
+  snapshot.setRouteStoreForInternalUse(std::move(handle));
   return snapshot;
 }
 

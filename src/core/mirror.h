@@ -10,6 +10,7 @@
 //
 // Thread safety: none; the monitor serialises access (its thread or its process() caller, with
 // the snapshot lock held).
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -76,8 +77,8 @@ class Mirror {
   // Builds an immutable snapshot (routes copied compactly).
   Snapshot makeSnapshot() const;
   Reachability reachability() const { return overall_.reachability; }
-  size_t routeCount() const { return routes_->size(); }
-  const RouteStore& routes() const { return *routes_; }
+  size_t routeCount() const { return routes_->store.size(); }
+  const RouteStore& routes() const { return routes_->store; }
 
  private:
   struct AddressKey {
@@ -105,7 +106,12 @@ class Mirror {
   std::map<int, LinkMediumHints> medium_hints_;  // cached at link add (sysfs is read once)
   std::map<AddressKey, Address> addresses_;
   RouteStore& mutableRoutes();
-  std::shared_ptr<RouteStore> routes_;  // shared with snapshots, copied on write
+  // The route store and how many snapshot handles share it (copy-on-write, see mutableRoutes()).
+  struct SharedRoutes {
+    RouteStore store;
+    std::atomic<int> snapshot_handles{0};
+  };
+  std::shared_ptr<SharedRoutes> routes_;
   std::vector<Route> candidates_;  // reachability candidates, a handful
   std::vector<Rule> rules_;
 
