@@ -17,13 +17,6 @@ bool sameRouteKey(const Route& a, const Route& b) {
          a.metric == b.metric && a.sourceLength == b.sourceLength && keyLink(a) == keyLink(b);
 }
 
-// True if every way out of `route` is `link_index`: the kernel drops such routes with the link.
-bool leavesOnlyThrough(const Route& route, int link_index) {
-  if (route.nextHops.empty()) return route.linkIndex == link_index;
-  return std::all_of(route.nextHops.begin(), route.nextHops.end(),
-                     [&](const NextHop& hop) { return hop.linkIndex == link_index; });
-}
-
 // Lifetimes count down on every kernel refresh; a change of lifetimes alone is not an event.
 bool sameAddressIgnoringLifetimes(Address a, Address b) {
   a.preferredLifetime = b.preferredLifetime = 0;
@@ -31,6 +24,18 @@ bool sameAddressIgnoringLifetimes(Address a, Address b) {
   return a == b;
 }
 }  // namespace
+
+bool routeUsesLink(const Route& route, int link_index) {
+  if (route.nextHops.empty()) return route.linkIndex == link_index;
+  return std::any_of(route.nextHops.begin(), route.nextHops.end(),
+                     [&](const NextHop& hop) { return hop.linkIndex == link_index; });
+}
+
+bool routeLeavesOnlyThrough(const Route& route, int link_index) {
+  if (route.nextHops.empty()) return route.linkIndex == link_index;
+  return std::all_of(route.nextHops.begin(), route.nextHops.end(),
+                     [&](const NextHop& hop) { return hop.linkIndex == link_index; });
+}
 
 Mirror::Mirror(LinkFilter filter, MediumHintsProvider hints)
     : filter_(std::move(filter)), hints_(std::move(hints)), routes_(std::make_shared<SharedRoutes>()) {}
@@ -247,12 +252,8 @@ void Mirror::removeRoutesOfLink(int link_index) {
   };
   // IPv4 drops a multipath route when any of its devices is unregistered (fib_sync_down_dev marks
   // the whole fib_info dead on NETDEV_UNREGISTER); IPv6 drops only the hops through the device.
-  auto any_hop_through_link = [&](const Route& route) {
-    if (route.nextHops.empty()) return route.linkIndex == link_index;
-    return std::any_of(route.nextHops.begin(), route.nextHops.end(),
-                       [&](const NextHop& hop) { return hop.linkIndex == link_index; });
-  };
-  auto only_through_link = [&](const Route& route) { return leavesOnlyThrough(route, link_index); };
+  auto any_hop_through_link = [&](const Route& route) { return routeUsesLink(route, link_index); };
+  auto only_through_link = [&](const Route& route) { return routeLeavesOnlyThrough(route, link_index); };
   mutableRoutes().v4().removeIf(any_hop_through_link, on_removed);
   mutableRoutes().v6().removeIf(only_through_link, on_removed);
 }
@@ -270,7 +271,7 @@ void Mirror::reconcileLinkRoutes(int link_index, Family family, const std::vecto
     present.upsert(route, false);
   }
   auto stale = [&](const Route& route) {
-    return route.family == family && leavesOnlyThrough(route, link_index) && !present.find(route);
+    return route.family == family && routeLeavesOnlyThrough(route, link_index) && !present.find(route);
   };
   auto on_removed = [&](const Route& route) {
     noteRouteForDerivation(route, true);

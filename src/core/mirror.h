@@ -34,6 +34,11 @@ struct LinkMediumHints {
 };
 using MediumHintsProvider = std::function<LinkMediumHints(const std::string& link_name)>;
 
+// A route "uses" a link if it or any of its next hops leaves through it; it "leaves only
+// through" the link if every way out does (the kernel drops such routes with the link).
+bool routeUsesLink(const Route& route, int link_index);
+bool routeLeavesOnlyThrough(const Route& route, int link_index);
+
 class Mirror {
  public:
   explicit Mirror(LinkFilter filter, MediumHintsProvider hints = {});

@@ -355,10 +355,7 @@ class RtnlBackend final : public detail::Backend {
           continue;
         }
         // Older kernels ignore the filter; keep only the link's routes either way.
-        std::erase_if(collector.routes, [&](const Route& r) {
-          if (r.nextHops.empty()) return r.linkIndex != link;
-          return std::none_of(r.nextHops.begin(), r.nextHops.end(), [&](const NextHop& h) { return h.linkIndex == link; });
-        });
+        std::erase_if(collector.routes, [&](const Route& r) { return !detail::routeUsesLink(r, link); });
         ++counters_.linkRouteFlushes;
         mirror.reconcileLinkRoutes(link, family == AF_INET ? Family::Ipv4 : Family::Ipv6, collector.routes);
         if (writer_) {

@@ -54,17 +54,21 @@ ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
 ip -n "$ns" link set veth0 up || die "veth0 up"
 ip -n "$ns" route add default via 192.0.2.1 dev veth0 || die "default route"
 
-# wait_for SECONDS COMMAND...: polls every 0.1 s until COMMAND succeeds; false on timeout.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
+# wait_for_output SECONDS FILE COMMAND...: re-runs COMMAND each time FILE gains a line (tail -f
+# wakes on the write; no fixed sleep) until it succeeds; false at the deadline.
+wait_for_output() {
+  local seconds=$1 file=$2
+  shift 2
+  "$@" && return 0
+  while IFS= read -r _; do "$@" && return 0; done < <(timeout "$seconds" tail -n +1 -f "$file")
+  "$@"
 }
 veth0_has_carrier() { ip -n "$ns" link show veth0 | grep -q 'LOWER_UP'; }
-wait_for 10 veth0_has_carrier || die "veth0 never got carrier"
+# Link notifications go to a file first, so a change between the check and the wait is not missed.
+ip -n "$ns" monitor link >"$tmp/links.mon" 2>&1 &
+link_monitor=$!
+wait_for_output 10 "$tmp/links.mon" veth0_has_carrier || die "veth0 never got carrier"
+kill "$link_monitor" 2>/dev/null; wait "$link_monitor" 2>/dev/null
 
 # JSON checks with sed: drop the nested objects and arrays so that the keys left are the outer
 # object's own (a verdict also holds "reachability", a route also holds "family").
@@ -114,7 +118,7 @@ printf '%s\n' "$text" | grep -qE '^ *[0-9]+ +veth0 +veth +routable +yes +192\.0\
   2>"$tmp/watch.err" &
 watcher=$!
 initial_lines_printed() { [[ $(grep -c '"previous":"unknown"' "$tmp/watch.out") -ge 3 ]]; }
-wait_for 10 initial_lines_printed || die "watch printed no initial state: $(cat "$tmp/watch.out" "$tmp/watch.err")"
+wait_for_output 10 "$tmp/watch.out" initial_lines_printed || die "watch printed no initial state: $(cat "$tmp/watch.out" "$tmp/watch.err")"
 for family in ipv4 ipv6 any; do
   grep '"previous":"unknown"' "$tmp/watch.out" | top_level | grep -F "\"family\":\"$family\"" |
     has '"type":"reachability"' || fail "watch: no initial reachability line for $family"
@@ -127,18 +131,21 @@ ipv4_disconnected() {
   top_level <"$1" | grep -F '"type":"reachability"' | grep -F '"family":"ipv4"' |
     grep -F '"previous":"online"' | has '"reachability":"disconnected"'
 }
-wait_for 10 ipv4_disconnected "$tmp/watch.out" ||
+wait_for_output 10 "$tmp/watch.out" ipv4_disconnected "$tmp/watch.out" ||
   fail "watch: no ipv4 disconnected line within 10 s: $(cat "$tmp/watch.out" "$tmp/watch.err")"
 grep -F '"type":"link"' "$tmp/watch.out" | has '"name":"veth0"' || fail "watch: no link event for veth0"
 grep -qE '"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"' "$tmp/watch.out" ||
   fail "watch: time is not RFC 3339 with microseconds"
 
 kill -INT "$watcher"
-exited() { ! kill -0 "$watcher" 2>/dev/null; }
-wait_for 10 exited || fail "watch did not exit within 10 s of SIGINT"
+# A deadline, not a delay: the watchdog only fires if watch hangs after SIGINT.
+{ sleep 10 && kill -KILL "$watcher" 2>/dev/null; } &
+watchdog=$!
 wait "$watcher"
 rc=$?
+kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
 watcher=
+[[ $rc -ne 137 ]] || fail "watch did not exit within 10 s of SIGINT"
 [[ $rc -eq 0 ]] || fail "watch exited $rc after SIGINT, expected 0: $(cat "$tmp/watch.err")"
 bad_lines=$(grep -cvE '^\{.*\}$' "$tmp/watch.out")
 [[ $bad_lines -eq 0 ]] || fail "watch --json printed $bad_lines line(s) that are not one JSON object"

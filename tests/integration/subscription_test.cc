@@ -180,8 +180,13 @@ TEST_F(SubscriptionTest, SubscriptionOutlivesItsMonitor) {
   ThreadPool pool(2);
   std::atomic<int> inline_calls{0};
   std::atomic<int> pooled_calls{0};
-  Subscription inline_subscription =
-      monitor_->subscribe(Executor::inlineOnMonitorThread(), [&](const Event&) { ++inline_calls; });
+  std::mutex streamed_mutex;
+  std::condition_variable streamed;
+  Subscription inline_subscription = monitor_->subscribe(Executor::inlineOnMonitorThread(), [&](const Event&) {
+    std::lock_guard lock(streamed_mutex);
+    ++inline_calls;
+    streamed.notify_all();
+  });
   Subscription pooled_subscription = monitor_->subscribe(pool.executor(), [&](const Event&) {
     std::this_thread::yield();
     ++pooled_calls;
@@ -190,10 +195,8 @@ TEST_F(SubscriptionTest, SubscriptionOutlivesItsMonitor) {
   // Destroy the monitor while the kernel is streaming events at it.
   std::thread generator([&] { ns_->ipBatch(routeAdds(1030, 2000)); });
   {
-    const auto deadline = std::chrono::steady_clock::now() + kEventTimeout;
-    while (inline_calls.load() < 100 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(1ms);  // bounded poll for a plain counter
-    }
+    std::unique_lock lock(streamed_mutex);
+    streamed.wait_for(lock, kEventTimeout, [&] { return inline_calls.load() >= 100; });
   }
   EXPECT_GE(inline_calls.load(), 100) << "events did not stream";
   monitor_.reset();

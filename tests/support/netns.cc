@@ -2,6 +2,10 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <sched.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -22,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "netmon/model.h"
+#include "rtnl/socket.h"
 
 namespace netmon::test {
 namespace {
@@ -315,6 +321,24 @@ int TestNamespace::linkIndex(const std::string& link_name) const {
 }
 
 bool TestNamespace::waitForCarrier(const std::string& link_name, std::chrono::milliseconds timeout) const {
+  // Event-driven: listen to the namespace's link notifications first, then check the state, and
+  // re-check only when the kernel announces a link change (or the deadline passes).
+  std::optional<rtnl::NetlinkSocket> listener;
+  std::thread opener([&] {
+    const int ns_fd = ::open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns_fd < 0) return;
+    if (setns(ns_fd, CLONE_NEWNET) == 0) {
+      if (auto socket = rtnl::NetlinkSocket::open(); socket && socket->joinGroup(RTNLGRP_LINK)) {
+        listener = std::move(*socket);
+      }
+    }
+    ::close(ns_fd);
+  });
+  opener.join();
+  if (!listener) {
+    ADD_FAILURE() << "cannot listen to link notifications in " << name_;
+    return false;
+  }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string last;
   while (true) {
@@ -325,8 +349,12 @@ bool TestNamespace::waitForCarrier(const std::string& link_name, std::chrono::mi
     if (result.ok() && last.find("LOWER_UP") != std::string::npos && last.find(" state UP ") != std::string::npos) {
       return true;
     }
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // bounded poll: no event exists yet
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd ready{listener->fd(), POLLIN, 0};
+    if (::poll(&ready, 1, int(left.count())) <= 0) continue;  // timeout: check once more, then fail
+    while (listener->receive()) {
+    }
   }
   ADD_FAILURE() << link_name << " in " << name_ << " has no carrier after " << timeout.count()
                 << " ms:\n" << last;
