@@ -10,31 +10,16 @@
 
 #include "netmon/status_monitor.h"
 #include "support/event_recorder.h"
+#include "support/monitored_namespace_test.h"
 #include "support/netns.h"
 
 namespace netmon::test {
 namespace {
 
-class KernelQuirksTest : public ::testing::Test {
+class KernelQuirksTest : public MonitoredNamespaceTest {
  protected:
-  void SetUp() override {
-    requireNetAdmin();
-    if (IsSkipped()) return;
-    ns_ = std::make_unique<TestNamespace>();
-    ASSERT_TRUE(ns_->valid());
-  }
-
-  void TearDown() override {
-    recorder_.reset();
-    monitor_.reset();
-    ns_.reset();
-  }
-
   void startMonitor() {
-    auto created = StatusMonitor::create(optionsFor(*ns_));
-    ASSERT_TRUE(created) << created.error().message();
-    monitor_.emplace(std::move(*created));
-    recorder_ = std::make_unique<EventRecorder>(*monitor_);
+    ASSERT_NO_FATAL_FAILURE(MonitoredNamespaceTest::startMonitor());
     EXPECT_EQ(mirrorKernelDifferences(*ns_, *monitor_->snapshot()), "") << "first snapshot";
   }
 
@@ -57,9 +42,6 @@ class KernelQuirksTest : public ::testing::Test {
         .has_value();
   }
 
-  std::unique_ptr<TestNamespace> ns_;
-  std::optional<StatusMonitor> monitor_;
-  std::unique_ptr<EventRecorder> recorder_;
 };
 
 // FACTS.md: an IPv4 link going down flushes its routes without any RTM_DELROUTE.

@@ -10,39 +10,25 @@
 
 #include "netmon/status_monitor.h"
 #include "support/event_recorder.h"
+#include "support/monitored_namespace_test.h"
 #include "support/netns.h"
 
 namespace netmon::test {
 namespace {
 
-class ReachabilityTest : public ::testing::Test {
+class ReachabilityTest : public MonitoredNamespaceTest {
  protected:
-  void SetUp() override {
-    requireNetAdmin();
-    if (IsSkipped()) return;
-    ns_ = std::make_unique<TestNamespace>();
-    ASSERT_TRUE(ns_->valid());
-  }
-
   void TearDown() override {
     if (recorder_) {
       EXPECT_EQ(recorder_->reachabilityChainProblems(), "");
     }
-    recorder_.reset();
-    monitor_.reset();
-    ns_.reset();
+    MonitoredNamespaceTest::TearDown();
   }
 
   TestNamespace& ns() { return *ns_; }
   StatusMonitor& monitor() { return *monitor_; }
   EventRecorder& events() { return *recorder_; }
 
-  void startMonitor() {
-    auto created = StatusMonitor::create(optionsFor(*ns_));
-    ASSERT_TRUE(created) << created.error().message();
-    monitor_.emplace(std::move(*created));
-    recorder_ = std::make_unique<EventRecorder>(*monitor_);
-  }
 
   // veth0 up with carrier (its peer, holding 192.0.2.1/24, is up), no address of ours yet.
   void linkWithCarrier() {
@@ -87,9 +73,6 @@ class ReachabilityTest : public ::testing::Test {
     return FamilyState{s.reachability, s.verdict};
   }
 
-  std::unique_ptr<TestNamespace> ns_;
-  std::optional<StatusMonitor> monitor_;
-  std::unique_ptr<EventRecorder> recorder_;
 };
 
 // Disconnected → Local → Site → Online and back down, one kernel change at a time.

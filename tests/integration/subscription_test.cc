@@ -20,6 +20,7 @@
 #include "netmon/status_monitor.h"
 #include "support/thread_pool.h"
 #include "support/event_recorder.h"
+#include "support/monitored_namespace_test.h"
 #include "support/netns.h"
 
 namespace netmon::test {
@@ -40,27 +41,16 @@ bool isRouteAddIn(const Event& event, uint32_t table) {
   return r && r->change == Change::Added && r->route.table == table;
 }
 
-class SubscriptionTest : public ::testing::Test {
+class SubscriptionTest : public MonitoredNamespaceTest {
  protected:
   void SetUp() override {
-    requireNetAdmin();
-    if (IsSkipped()) return;
-    ns_ = std::make_unique<TestNamespace>();
-    ASSERT_TRUE(ns_->valid());
+    MonitoredNamespaceTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     ns_->addVethWithPeer("veth0");
     ns_->ip("link set veth0 up");
     ns_->ip("addr add 192.0.2.2/24 dev veth0");
     ASSERT_TRUE(ns_->waitForCarrier("veth0"));
-    auto created = StatusMonitor::create(optionsFor(*ns_));
-    ASSERT_TRUE(created) << created.error().message();
-    monitor_.emplace(std::move(*created));
-    recorder_ = std::make_unique<EventRecorder>(*monitor_);
-  }
-
-  void TearDown() override {
-    recorder_.reset();
-    monitor_.reset();
-    ns_.reset();
+    startMonitor();
   }
 
   // Adds `count` routes from `table` on and waits until the recorder saw the last one.
@@ -78,9 +68,6 @@ class SubscriptionTest : public ::testing::Test {
         kEventTimeout, mark));
   }
 
-  std::unique_ptr<TestNamespace> ns_;
-  std::optional<StatusMonitor> monitor_;
-  std::unique_ptr<EventRecorder> recorder_;
 };
 
 struct SelfCancelling {
