@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <variant>
 
+#include "netmon/connection.h"
 #include "netmon/model.h"
 #include "netmon/snapshot.h"
 
@@ -47,9 +48,21 @@ struct ResyncEvent {
   uint64_t differences;  // link/address/route/rule changes the resync found
 };
 
-using EventPayload = std::variant<LinkEvent, AddressEvent, RouteEvent, RuleEvent, ReachabilityEvent, ResyncEvent>;
+// Connection monitor only (connection_monitor.h): the answer for a watched connection changed.
+// Emitted only when `current != previous`.
+struct ConnectionEvent {
+  ConnectionId id;
+  ConnectionTarget target;
+  ConnectionState current;
+  ConnectionState previous;
+};
 
-enum class EventKind : uint8_t { Link = 1, Address = 2, Route = 4, Rule = 8, Reachability = 16, Resync = 32 };
+using EventPayload =
+    std::variant<LinkEvent, AddressEvent, RouteEvent, RuleEvent, ReachabilityEvent, ResyncEvent, ConnectionEvent>;
+
+enum class EventKind : uint8_t {
+  Link = 1, Address = 2, Route = 4, Rule = 8, Reachability = 16, Resync = 32, Connection = 64,
+};
 NETMON_EXPORT std::string_view toString(EventKind);  // "link", "address", ... (JSON `type`)
 NETMON_EXPORT std::optional<EventKind> eventKindFromString(std::string_view);
 
@@ -58,7 +71,7 @@ class EventMask {
  public:
   constexpr EventMask() = default;
   constexpr EventMask(EventKind kind) : bits_(static_cast<uint8_t>(kind)) {}  // NOLINT: implicit by design
-  static constexpr EventMask all() { EventMask m; m.bits_ = 0x3F; return m; }
+  static constexpr EventMask all() { EventMask m; m.bits_ = 0x7F; return m; }
   static constexpr EventMask none() { return EventMask(); }
   constexpr EventMask operator|(EventMask o) const { EventMask m; m.bits_ = bits_ | o.bits_; return m; }
   constexpr EventMask& operator|=(EventMask o) { bits_ |= o.bits_; return *this; }

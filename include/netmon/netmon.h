@@ -6,6 +6,8 @@
 #include "netmon/model.h"
 #include "netmon/result.h"
 #include "netmon/snapshot.h"
+#include "netmon/connection.h"
+#include "netmon/connection_monitor.h"
 #include "netmon/status_monitor.h"
 #include "netmon/subscription.h"
 #include "netmon/version.h"

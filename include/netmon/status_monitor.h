@@ -94,6 +94,7 @@ struct NETMON_EXPORT MonitorOptions {
 class StatusMonitor;
 namespace detail {
 class Backend;
+class StatusMonitorAccess;  // library-internal hooks (src/core/status_monitor_access.h)
 // Test-only: a monitor over a fake backend (tests/unit). Not part of the supported API.
 NETMON_EXPORT Result<StatusMonitor> createStatusMonitorForTest(MonitorOptions options, std::unique_ptr<Backend> backend);
 }  // namespace detail
@@ -136,6 +137,7 @@ class NETMON_EXPORT StatusMonitor {
 
  private:
   friend Result<StatusMonitor> detail::createStatusMonitorForTest(MonitorOptions, std::unique_ptr<detail::Backend>);
+  friend class detail::StatusMonitorAccess;
   explicit StatusMonitor(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

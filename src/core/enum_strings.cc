@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "netmon/connection.h"
 #include "netmon/event.h"
 #include "netmon/model.h"
 #include "netmon/snapshot.h"
@@ -180,15 +181,30 @@ constexpr std::array<Word<ResyncReason>, 3> kResyncReasonWords{{
 }};
 static_assert(isOneToOne(kResyncReasonWords) && coversDense(kResyncReasonWords));
 
-constexpr std::array<Word<EventKind>, 6> kEventKindWords{{
+constexpr std::array<Word<EventKind>, 7> kEventKindWords{{
     {EventKind::Link, "link"},
     {EventKind::Address, "address"},
     {EventKind::Route, "route"},
     {EventKind::Rule, "rule"},
     {EventKind::Reachability, "reachability"},
     {EventKind::Resync, "resync"},
+    {EventKind::Connection, "connection"},
 }};
 static_assert(isOneToOne(kEventKindWords));
+
+constexpr std::array<Word<ConnectionReason>, 10> kConnectionReasonWords{{
+    {ConnectionReason::None, "none"},
+    {ConnectionReason::NoRoute, "no-route"},
+    {ConnectionReason::Blackhole, "blackhole"},
+    {ConnectionReason::Unreachable, "unreachable"},
+    {ConnectionReason::Prohibit, "prohibit"},
+    {ConnectionReason::LinkDown, "link-down"},
+    {ConnectionReason::LocalAddressGone, "local-address-gone"},
+    {ConnectionReason::SourceMismatch, "source-mismatch"},
+    {ConnectionReason::InterfaceGone, "interface-gone"},
+    {ConnectionReason::LookupFailed, "lookup-failed"},
+}};
+static_assert(isOneToOne(kConnectionReasonWords) && coversDense(kConnectionReasonWords));
 
 // iproute2's rtnl_rtprot_tab (lib/rt_names.c) and /usr/share/iproute2/rt_protos.
 constexpr std::array<Word<uint8_t>, 23> kRouteProtocolWords{{
@@ -227,6 +243,10 @@ std::string_view toString(Reason value) { return wordOf(kReasonWords, value); }
 std::string_view toString(Change value) { return wordOf(kChangeWords, value); }
 std::string_view toString(ResyncReason value) { return wordOf(kResyncReasonWords, value); }
 std::string_view toString(EventKind value) { return wordOf(kEventKindWords, value); }
+std::string_view toString(ConnectionReason value) { return wordOf(kConnectionReasonWords, value); }
+std::optional<ConnectionReason> connectionReasonFromString(std::string_view word) {
+  return valueOf(kConnectionReasonWords, word);
+}
 
 std::optional<Reachability> reachabilityFromString(std::string_view word) {
   return valueOf(kReachabilityWords, word);

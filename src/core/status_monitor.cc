@@ -10,6 +10,7 @@
 
 #include "core/backend.h"
 #include "core/mirror.h"
+#include "core/status_monitor_access.h"
 #include "core/subscription_registry.h"
 #include "core/thread_annotations.h"
 #include "rtnl/rtnl_backend.h"
@@ -73,12 +74,18 @@ class StatusMonitor::Impl {
   int fd() const { return backend_->fd(); }
   bool threaded() const { return options_.threading == MonitorOptions::Threading::OwnThread; }
 
+  // Set once, before the monitor thread starts (see StatusMonitorAccess).
+  void setBatchObserver(EventMask mask, detail::StatusMonitorAccess::BatchObserver observer) {
+    observer_mask_ = mask;
+    observer_ = std::move(observer);
+  }
+
   Result<size_t> process() {
     std::vector<Event> events;
     Result<size_t> handled;
     {
       detail::MutexLock lock(mutex_);
-      mirror_.setInterest(registry_->interest());
+      mirror_.setInterest(registry_->interest() | observer_mask_);
       handled = backend_->process(mirror_);
       mirror_.finishBatch();
       const auto now = std::chrono::system_clock::now();
@@ -92,6 +99,7 @@ class StatusMonitor::Impl {
     }
     // Published outside the lock: inline callbacks may call snapshot() or subscribe().
     registry_->publish(events);
+    if (observer_ && !events.empty()) observer_(events);
     return handled;
   }
 
@@ -156,6 +164,8 @@ class StatusMonitor::Impl {
   uint64_t cached_generation_ NETMON_GUARDED_BY(mutex_) = 0;
   Counters counters_ NETMON_GUARDED_BY(mutex_);
   const std::shared_ptr<detail::SubscriptionRegistry> registry_;
+  EventMask observer_mask_;
+  detail::StatusMonitorAccess::BatchObserver observer_;
   std::thread thread_;
   int stop_fd_ = -1;
 };
@@ -199,5 +209,21 @@ Result<size_t> StatusMonitor::process() {
   return impl_->process();
 }
 void StatusMonitor::flushRecording() { impl_->flushRecording(); }
+
+Result<StatusMonitor> detail::StatusMonitorAccess::create(MonitorOptions options, std::unique_ptr<Backend> backend,
+                                                          EventMask mask, BatchObserver observer) {
+  if (!backend) {
+    if (!options.replayPath.empty()) {
+      return makeError(EINVAL, "create monitor", "a recording cannot answer route lookups (replay refused)");
+    }
+    auto created = rtnl::createRtnlBackend(options);
+    if (!created) return tl::unexpected(created.error());
+    backend = std::move(*created);
+  }
+  auto impl = std::make_unique<StatusMonitor::Impl>(std::move(options), std::move(backend));
+  impl->setBatchObserver(mask, std::move(observer));
+  if (auto started = impl->start(); !started) return tl::unexpected(started.error());
+  return StatusMonitor(std::move(impl));
+}
 
 }  // namespace netmon

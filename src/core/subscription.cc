@@ -4,6 +4,7 @@
 // run two posted tasks concurrently and out of order. One drain task at a time per subscription
 // keeps events serialised and ordered whatever the executor.
 #include <algorithm>
+#include <map>
 #include <optional>
 
 #include "core/subscription_registry.h"
@@ -47,32 +48,60 @@ void SubscriptionState::postDrain(MutexLock& lock) {
   idle_.notify_all();
 }
 
-// Overflow policy (documented in subscription.h): object events are dropped, reachability events
-// are folded into one per family spanning the dropped interval, and a ResyncEvent tells the
-// subscriber to re-read the snapshot.
+// Overflow policy (documented in subscription.h and connection_monitor.h): object events are
+// dropped; reachability events are folded into one per family and connection events into one per
+// connection, each spanning the dropped interval (oldest `previous`, newest `current`); a
+// ResyncEvent tells the subscriber to re-read the state.
+namespace {
+
+// Which folded event an event belongs to; nullopt for events that are dropped.
+std::optional<std::pair<EventKind, uint64_t>> foldKey(const Event& event) {
+  if (const auto* reach = std::get_if<ReachabilityEvent>(&event.payload)) {
+    return std::pair{EventKind::Reachability, uint64_t(reach->family)};
+  }
+  if (const auto* connection = std::get_if<ConnectionEvent>(&event.payload)) {
+    return std::pair{EventKind::Connection, connection->id};
+  }
+  return std::nullopt;
+}
+
+// Folds `newer` into `older`: newer's state, older's `previous`.
+void fold(Event& older, const Event& newer) {
+  Event folded = newer;
+  if (auto* reach = std::get_if<ReachabilityEvent>(&folded.payload)) {
+    reach->previous = std::get<ReachabilityEvent>(older.payload).previous;
+  } else if (auto* connection = std::get_if<ConnectionEvent>(&folded.payload)) {
+    connection->previous = std::get<ConnectionEvent>(older.payload).previous;
+  }
+  older = std::move(folded);
+}
+
+bool foldedToNothing(const Event& event) {
+  if (const auto* reach = std::get_if<ReachabilityEvent>(&event.payload)) return reach->current == reach->previous;
+  if (const auto* connection = std::get_if<ConnectionEvent>(&event.payload)) {
+    return connection->current == connection->previous;
+  }
+  return false;
+}
+
+}  // namespace
+
 void SubscriptionState::coalesceOnOverflow() {
   std::vector<Event> kept;
+  std::map<std::pair<EventKind, uint64_t>, size_t> kept_index;
   std::optional<uint64_t> last_sequence;
   for (auto& event : queue_) {
     last_sequence = event.sequence;
-    auto* reach = std::get_if<ReachabilityEvent>(&event.payload);
-    if (!reach) continue;
-    auto same_family = std::find_if(kept.begin(), kept.end(), [&](const Event& k) {
-      return std::get<ReachabilityEvent>(k.payload).family == reach->family;
-    });
-    if (same_family == kept.end()) {
+    const auto key = foldKey(event);
+    if (!key) continue;
+    auto [slot, inserted] = kept_index.try_emplace(*key, kept.size());
+    if (inserted) {
       kept.push_back(event);
-      continue;
+    } else {
+      fold(kept[slot->second], event);
     }
-    auto& folded = std::get<ReachabilityEvent>(same_family->payload);
-    const Reachability oldest_previous = folded.previous;
-    *same_family = event;
-    std::get<ReachabilityEvent>(same_family->payload).previous = oldest_previous;
   }
-  std::erase_if(kept, [](const Event& e) {
-    const auto& r = std::get<ReachabilityEvent>(e.payload);
-    return r.current == r.previous;
-  });
+  std::erase_if(kept, foldedToNothing);
   std::sort(kept.begin(), kept.end(), [](const Event& x, const Event& y) { return x.sequence < y.sequence; });
   queue_.assign(kept.begin(), kept.end());
   if (mask_.contains(EventKind::Resync)) {

@@ -6,6 +6,7 @@
 #define NETMON_THREAD_ANNOTATION(x)
 #endif
 #define NETMON_GUARDED_BY(x) NETMON_THREAD_ANNOTATION(guarded_by(x))
+#define NETMON_PT_GUARDED_BY(x) NETMON_THREAD_ANNOTATION(pt_guarded_by(x))
 #define NETMON_REQUIRES(...) NETMON_THREAD_ANNOTATION(requires_capability(__VA_ARGS__))
 #define NETMON_EXCLUDES(...) NETMON_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 #define NETMON_CAPABILITY(x) NETMON_THREAD_ANNOTATION(capability(x))

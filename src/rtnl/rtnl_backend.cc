@@ -1,13 +1,11 @@
 // The rtnetlink backend: initial dump, notifications, overrun resync, link-flush reconciliation.
 #include "rtnl/rtnl_backend.h"
 
-#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 
 #include "core/rtmon_file.h"
 #include "rtnl/mirror_sink.h"
+#include "rtnl/netns.h"
 #include "rtnl/parse.h"
 #include "rtnl/socket.h"
 
@@ -51,39 +50,6 @@ Result<Sockets> openSockets() {
   auto requests = NetlinkSocket::open();
   if (!requests) return tl::unexpected(requests.error());
   return Sockets{std::move(*events), std::move(*requests)};
-}
-
-Result<int> openNamespace(const MonitorOptions& options) {
-  if (options.networkNamespaceFd >= 0) {
-    int fd = fcntl(options.networkNamespaceFd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return makeError(errno, "duplicate network namespace fd");
-    return fd;
-  }
-  const std::string& name = options.networkNamespace;
-  if (name.empty()) return -1;
-  if (name.find('/') != std::string::npos && name.front() != '/') {
-    return makeError(EINVAL, "open network namespace", "'" + name + "' is neither a name nor an absolute path");
-  }
-  const std::string path = name.front() == '/' ? name : "/run/netns/" + name;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return makeError(errno, "open network namespace", path);
-  return fd;
-}
-
-// Sockets keep the namespace they were created in, so a short-lived thread enters the namespace,
-// opens them and ends; no thread of the caller changes namespace.
-Result<Sockets> openSocketsIn(int namespace_fd) {
-  if (namespace_fd < 0) return openSockets();
-  std::optional<Result<Sockets>> result;
-  std::thread opener([&] {
-    if (setns(namespace_fd, CLONE_NEWNET) < 0) {
-      result = makeError(errno, "enter network namespace");
-      return;
-    }
-    result = openSockets();
-  });
-  opener.join();
-  return std::move(*result);
 }
 
 class RtnlBackend final : public detail::Backend {
@@ -382,10 +348,8 @@ class RtnlBackend final : public detail::Backend {
 }  // namespace
 
 Result<std::unique_ptr<detail::Backend>> createRtnlBackend(const MonitorOptions& options) {
-  auto namespace_fd = openNamespace(options);
-  if (!namespace_fd) return tl::unexpected(namespace_fd.error());
-  auto sockets = openSocketsIn(*namespace_fd);
-  if (*namespace_fd >= 0) close(*namespace_fd);
+  // Sockets keep the namespace they were created in (rtnl/netns.h).
+  auto sockets = runInNamespaceOf(options, openSockets);
   if (!sockets) return tl::unexpected(sockets.error());
   std::unique_ptr<detail::RtmonWriter> writer;
   if (!options.recordPath.empty()) {

@@ -85,6 +85,9 @@ std::string describe(const Event& event) {
         } else if constexpr (std::is_same_v<T, ReachabilityEvent>) {
           return fmt::format("reachability {} {} -> {} verdict {}", toString(p.family), toString(p.previous),
                              toString(p.current), describe(p.verdict));
+        } else if constexpr (std::is_same_v<T, ConnectionEvent>) {
+          return fmt::format("connection #{} {} {} (was {})", p.id, p.target.toString(), p.current.explanation(),
+                             p.previous.explanation());
         } else {
           return fmt::format("resync {} resyncs={} differences={}", toString(p.reason), p.resyncs, p.differences);
         }

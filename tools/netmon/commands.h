@@ -7,5 +7,7 @@ namespace netmon::cli {
 
 Command statusCommand(CLI::App& parent);  // status.cc
 Command watchCommand(CLI::App& parent);   // watch.cc
+Command reachCommand(CLI::App& parent);   // reach.cc
+Command waitOnlineCommand(CLI::App& parent);  // wait_online.cc
 
 }  // namespace netmon::cli

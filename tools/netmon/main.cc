@@ -16,6 +16,8 @@ using netmon::cli::CommandSetup;
 constexpr CommandSetup kCommands[] = {
     netmon::cli::statusCommand,
     netmon::cli::watchCommand,
+    netmon::cli::reachCommand,
+    netmon::cli::waitOnlineCommand,
 };
 
 }  // namespace

@@ -3,15 +3,9 @@
 // The monitor runs in External threading mode on the main thread: poll() waits on the monitor's fd
 // and on a signalfd for SIGINT/SIGTERM, so there is no second thread, no lock contention on output,
 // no busy loop and no timer. Callbacks run inline inside process().
-#include <poll.h>
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -19,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "common.h"
+#include "event_loop.h"
 #include "output/json.h"
 #include "output/link_directory.h"
 #include "output/text.h"
@@ -109,26 +104,16 @@ int runReplay(StatusMonitor& monitor, LineWriter& out) {
   return out.failed() ? exitCodeAfterWriteFailure(out) : kExitOk;
 }
 
-// Follows the kernel until SIGINT/SIGTERM arrives on `signals` (a signalfd), or until whoever reads
-// stdout goes away: the write end of a pipe reports POLLERR once its reader closed (pipe(7)), so
-// `netmon watch | head -1` ends at once rather than at the next event.
+// Follows the kernel until SIGINT/SIGTERM, or until whoever reads stdout goes away.
 int runLive(StatusMonitor& monitor, int signals, LineWriter& out) {
-  pollfd fds[3] = {{monitor.fd(), POLLIN, 0}, {signals, POLLIN, 0}, {STDOUT_FILENO, 0, 0}};
-  while (!out.failed()) {
-    if (::poll(fds, 3, -1) < 0) {
-      if (errno == EINTR) continue;
-      return fail(fmt::format("poll: {}", std::strerror(errno)));
-    }
-    if (fds[1].revents != 0) break;
-    if (fds[2].revents & (POLLERR | POLLHUP)) return kExitOk;
-    // stdout closed or not pollable: stop asking, a failed write still ends the program.
-    if (fds[2].revents & POLLNVAL) fds[2].fd = -1;
-    if (fds[0].revents & POLLNVAL) return fail("poll: monitor descriptor is not open");
-    if (fds[0].revents != 0) {
-      auto handled = monitor.process();
-      if (!handled) return fail(handled.error().message());
-    }
-  }
+  const EventLoop loop{.monitorFd = monitor.fd(),
+                       .process = [&monitor] { return monitor.process(); },
+                       .signalFd = signals,
+                       .out = &out,
+                       .deadline = std::nullopt,
+                       .done = {}};
+  auto end = loop.run();
+  if (!end) return fail(end.error().message());
   if (out.failed()) return exitCodeAfterWriteFailure(out);
   return kExitOk;
 }
@@ -144,24 +129,13 @@ int runWatch(const GlobalOptions& global, const WatchOptions& options) {
   const bool replay = !options.replayPath.empty();
 
   // SIGINT/SIGTERM become readable on a signalfd instead of killing us, so the recording is flushed
-  // and the exit code is 0. Blocked before the monitor exists, so any thread it makes inherits the mask.
-  int signals = -1;
+  // and the exit code is 0.
+  std::optional<TerminationSignals> signals;
   if (!replay) {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    if (int error = pthread_sigmask(SIG_BLOCK, &mask, nullptr); error != 0)
-      return fail(fmt::format("block signals: {}", std::strerror(error)));
-    signals = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (signals < 0) return fail(fmt::format("signalfd: {}", std::strerror(errno)));
+    auto blocked = TerminationSignals::block();
+    if (!blocked) return fail(blocked.error().message());
+    signals.emplace(std::move(*blocked));
   }
-  struct Closer {
-    int fd;
-    ~Closer() {
-      if (fd >= 0) ::close(fd);
-    }
-  } closeSignals{signals};
 
   auto monitor = StatusMonitor::create(std::move(monitorOptions));
   if (!monitor) return fail(monitor.error().message());
@@ -179,7 +153,7 @@ int runWatch(const GlobalOptions& global, const WatchOptions& options) {
   printer.start(*snapshot);
   if (shown.contains(EventKind::Reachability)) printCurrentState(printer, *snapshot);
 
-  const int status = replay ? runReplay(*monitor, out) : runLive(*monitor, signals, out);
+  const int status = replay ? runReplay(*monitor, out) : runLive(*monitor, signals->fd(), out);
   if (!options.recordPath.empty()) monitor->flushRecording();
   return status;
 }

@@ -1,5 +1,6 @@
 #include "output/json.h"
 
+#include <cstring>
 #include <string_view>
 #include <type_traits>
 #include <variant>
@@ -174,6 +175,31 @@ json snapshotToJson(const Snapshot& snapshot) {
   return out;
 }
 
+json connectionToJson(const ConnectionTarget& target, const ConnectionState& state) {
+  json interface = nullptr;
+  if (!state.linkName.empty()) {
+    interface = state.linkName;
+  } else if (!target.interfaceName.empty()) {
+    interface = target.interfaceName;
+  }
+  return json{
+      {"remote", target.remote.toString()},
+      {"local", addressOrNull(target.local)},
+      {"reachable", state.reachable},
+      {"reason", state.reachable ? json(nullptr) : str(toString(state.reason))},
+      {"interface", std::move(interface)},
+      {"interface_index", state.linkIndex != 0 ? json(state.linkIndex) : json(nullptr)},
+      {"gateway", addressOrNull(state.gateway)},
+      {"source", addressOrNull(state.source)},
+      {"link_state", state.linkIndex != 0 ? str(toString(state.linkState)) : json(nullptr)},
+      {"medium", state.linkIndex != 0 ? str(toString(state.medium)) : json(nullptr)},
+      {"route_type", state.kernelError == 0 ? str(toString(state.routeType)) : json(nullptr)},
+      {"table", state.table != 0 ? json(routeTableName(state.table)) : json(nullptr)},
+      {"kernel_error", state.kernelError != 0 ? json(std::strerror(state.kernelError)) : json(nullptr)},
+      {"explanation", state.explanation()},
+  };
+}
+
 json eventToJson(const Event& event, const LinkDirectory& links) {
   json out{
       {"type", str(toString(event.kind()))},
@@ -204,6 +230,10 @@ json eventToJson(const Event& event, const LinkDirectory& links) {
           out["previous"] = str(toString(payload.previous));
           addVerdictSummary(out, payload.verdict);
           out["verdict"] = verdictToJson(payload.verdict, links);
+        } else if constexpr (std::is_same_v<T, ConnectionEvent>) {
+          out["id"] = payload.id;
+          out.update(connectionToJson(payload.target, payload.current));
+          out["previous"] = connectionToJson(payload.target, payload.previous);
         } else if constexpr (std::is_same_v<T, ResyncEvent>) {
           out["reason"] = str(toString(payload.reason));
           out["resyncs"] = payload.resyncs;

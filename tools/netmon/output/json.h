@@ -26,6 +26,10 @@ nlohmann::json ruleToJson(const Rule& rule);
 nlohmann::json verdictToJson(const Verdict& verdict, const LinkDirectory& links);
 nlohmann::json countersToJson(const Counters& counters);
 nlohmann::json snapshotToJson(const Snapshot& snapshot);
+// {remote, local, interface, reachable, reason, gateway, source, interface_index, link_state,
+//  medium, route_type, table, kernel_error, explanation}; reason is null when reachable, local /
+//  interface / gateway / source null when absent.
+nlohmann::json connectionToJson(const ConnectionTarget& target, const ConnectionState& state);
 // {type, time, sequence, ...}: see `netmon watch --help`.
 nlohmann::json eventToJson(const Event& event, const LinkDirectory& links);
 

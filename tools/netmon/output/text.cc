@@ -147,6 +147,10 @@ std::string snapshotToText(const Snapshot& snapshot) {
   return out;
 }
 
+std::string connectionToText(const ConnectionTarget& target, const ConnectionState& state) {
+  return fmt::format("{} {}", target.toString(), state.explanation());
+}
+
 std::string eventToText(const Event& event, const LinkDirectory& links) {
   std::string body = std::visit(
       [&](const auto& payload) -> std::string {
@@ -163,6 +167,8 @@ std::string eventToText(const Event& event, const LinkDirectory& links) {
         } else if constexpr (std::is_same_v<T, ReachabilityEvent>) {
           return fmt::format("{} {} -> {}", toString(payload.family), toString(payload.previous),
                              payload.verdict.explanation());
+        } else if constexpr (std::is_same_v<T, ConnectionEvent>) {
+          return connectionToText(payload.target, payload.current);
         } else {
           static_assert(std::is_same_v<T, ResyncEvent>);
           return fmt::format("{}: {} differences applied (resync {})", toString(payload.reason), payload.differences,

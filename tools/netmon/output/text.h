@@ -11,6 +11,8 @@ namespace netmon::cli {
 
 // Several lines, each ending in '\n'.
 std::string snapshotToText(const Snapshot& snapshot);
+// "192.0.2.1 from 192.0.2.10 reachable: via ... dev eth0 ...", without a newline.
+std::string connectionToText(const ConnectionTarget& target, const ConnectionState& state);
 // One line ending in '\n': "<RFC 3339 time> <type> ...".
 std::string eventToText(const Event& event, const LinkDirectory& links);
 

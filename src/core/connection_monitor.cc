@@ -1,0 +1,357 @@
+// ConnectionMonitor: watched connections answered by the kernel's route lookup, re-asked only when
+// a change can affect them.
+#include "netmon/connection_monitor.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <set>
+
+#include "core/connection_logic.h"
+#include "core/route_lookup.h"
+#include "core/status_monitor_access.h"
+#include "core/subscription_registry.h"
+#include "core/thread_annotations.h"
+#include "rtnl/route_lookup.h"
+
+namespace netmon {
+
+namespace {
+constexpr EventMask kObservedKinds =
+    EventMask(EventKind::Link) | EventKind::Address | EventKind::Route | EventKind::Rule | EventKind::Resync;
+}  // namespace
+
+class ConnectionMonitor::Impl {
+ public:
+  Impl(const MonitorOptions& options, std::unique_ptr<detail::RouteLookup> lookup)
+      : lookup_(std::move(lookup)),
+        registry_(std::make_shared<detail::SubscriptionRegistry>(options.subscriberQueueLimit)) {}
+
+  ~Impl() {
+    // The status monitor's thread calls onBatch(): stop it before anything it uses goes.
+    status_.reset();
+    registry_->close();
+  }
+
+  Result<void> start(MonitorOptions options, std::unique_ptr<detail::Backend> backend) {
+    auto status = detail::StatusMonitorAccess::create(std::move(options), std::move(backend), kObservedKinds,
+                                                      [this](const std::vector<Event>& events) { onBatch(events); });
+    if (!status) return tl::unexpected(status.error());
+    detail::MutexLock lock(mutex_);
+    status_.emplace(std::move(*status));
+    // Batches handled before this point re-apply idempotently: a batch's observer runs before the
+    // monitor handles the next one, so this snapshot is never newer than the next observed batch.
+    const auto snapshot = status_->snapshot();
+    for (const Link& link : snapshot->links) links_[link.index] = link;
+    for (const Address& address : snapshot->addresses) applyAddress(false, address);
+    return {};
+  }
+
+  Result<Connection> add(const ConnectionTarget& requested) {
+    if (auto valid = detail::validateTarget(requested); !valid) return tl::unexpected(valid.error());
+    detail::MutexLock lock(mutex_);
+    ConnectionTarget target = requested;
+    const Link* bound = nullptr;
+    if (target.interfaceIndex > 0) {
+      auto it = links_.find(target.interfaceIndex);
+      if (it == links_.end()) {
+        return makeError(ENODEV, "watch connection", "no interface with index " + std::to_string(target.interfaceIndex));
+      }
+      bound = &it->second;
+      if (!target.interfaceName.empty() && target.interfaceName != bound->name) {
+        return makeError(EINVAL, "watch connection",
+                         "interface " + std::to_string(bound->index) + " is '" + bound->name + "', not '" +
+                             target.interfaceName + "'");
+      }
+    } else if (!target.interfaceName.empty()) {
+      bound = findLinkByName(target.interfaceName);
+      if (!bound) return makeError(ENODEV, "watch connection", "no interface named '" + target.interfaceName + "'");
+    }
+    if (bound) {
+      target.interfaceIndex = bound->index;
+      target.interfaceName = bound->name;
+    }
+    if (target.local.isSpecified()) {
+      const auto holders = localAddressLinks(target.local);
+      if (holders.empty()) {
+        return makeError(EADDRNOTAVAIL, "watch connection", "local address " + target.local.toString() + " is not on this host");
+      }
+      if (target.local.isLinkLocal() && bound && !holders.count(bound->index)) {
+        return makeError(EADDRNOTAVAIL, "watch connection",
+                         "local address " + target.local.toString() + " is not on " + bound->name);
+      }
+    }
+    const ConnectionId id = next_id_;
+    Watched watched{target, {}};
+    auto states = evaluate({&watched});
+    if (!states) return tl::unexpected(states.error());
+    ++next_id_;
+    watched.state = std::move(states->front());
+    index_.add(id, target.remote);
+    updateDependencies(id, watched);
+    auto& stored = watched_.emplace(id, std::move(watched)).first->second;
+    return Connection{id, stored.target, stored.state};
+  }
+
+  Result<void> remove(ConnectionId id) {
+    detail::MutexLock lock(mutex_);
+    if (!watched_.erase(id)) return makeError(ENOENT, "stop watching connection", "no connection " + std::to_string(id));
+    index_.remove(id);
+    return {};
+  }
+
+  Result<Connection> connection(ConnectionId id) {
+    detail::MutexLock lock(mutex_);
+    auto it = watched_.find(id);
+    if (it == watched_.end()) return makeError(ENOENT, "read connection", "no connection " + std::to_string(id));
+    return Connection{id, it->second.target, it->second.state};
+  }
+
+  std::vector<Connection> connections() {
+    detail::MutexLock lock(mutex_);
+    std::vector<Connection> all;
+    all.reserve(watched_.size());
+    for (const auto& [id, watched] : watched_) all.push_back(Connection{id, watched.target, watched.state});
+    return all;
+  }
+
+  ConnectionCounters counters() {
+    detail::MutexLock lock(mutex_);
+    ConnectionCounters counters = counters_;
+    counters.kernelLookups = lookup_->lookups();
+    return counters;
+  }
+
+  Subscription subscribe(Executor executor, Callback callback) {
+    return Subscription(registry_->add(std::move(executor), std::move(callback),
+                                       EventMask(EventKind::Connection) | EventKind::Resync));
+  }
+
+  StatusMonitor& status() { return *status_; }
+
+ private:
+  struct Watched {
+    ConnectionTarget target;
+    ConnectionState state;
+  };
+
+  // On the status monitor's thread (or in process()), after each batch.
+  void onBatch(const std::vector<Event>& events) {
+    std::vector<Event> published;
+    {
+      detail::MutexLock lock(mutex_);
+      std::vector<ConnectionId> affected;
+      for (const Event& event : events) collectAffected(event, affected);
+      detail::makeUnique(affected);
+      std::vector<Watched*> batch;
+      std::vector<ConnectionId> ids;
+      for (ConnectionId id : affected) {
+        auto it = watched_.find(id);
+        if (it == watched_.end()) continue;
+        batch.push_back(&it->second);
+        ids.push_back(id);
+      }
+      if (batch.empty()) return;
+      counters_.evaluations += batch.size();
+      auto states = evaluate(batch);
+      if (!states) {
+        ++counters_.lookupFailures;
+        return;
+      }
+      const auto now = std::chrono::system_clock::now();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        ConnectionState& current = (*states)[i];
+        if (current == batch[i]->state) continue;
+        published.push_back(Event{++sequence_, now, ConnectionEvent{ids[i], batch[i]->target, current, batch[i]->state}});
+        batch[i]->state = std::move(current);
+        updateDependencies(ids[i], *batch[i]);
+      }
+    }
+    registry_->publish(published);
+  }
+
+  // Keeps links_/local_addresses_ equal to the mirror and lists the connections `event` can affect.
+  void collectAffected(const Event& event, std::vector<ConnectionId>& affected) NETMON_REQUIRES(mutex_) {
+    if (const auto* link = std::get_if<LinkEvent>(&event.payload)) {
+      if (link->change == Change::Removed) {
+        links_.erase(link->link.index);
+      } else {
+        links_[link->link.index] = link->link;
+      }
+      index_.usingLink(link->link.index, affected);
+      // A connection bound by name to an interface that is (re)appearing.
+      for (const auto& [id, watched] : watched_) {
+        if (!watched.target.interfaceName.empty() && watched.target.interfaceName == link->link.name) affected.push_back(id);
+      }
+    } else if (const auto* address = std::get_if<AddressEvent>(&event.payload)) {
+      applyAddress(address->change == Change::Removed, address->address);
+      index_.usingAddress(address->address.address, affected);
+    } else if (const auto* route = std::get_if<RouteEvent>(&event.payload)) {
+      index_.coveredBy(route->route.destination, affected);
+    } else if (const auto* rule = std::get_if<RuleEvent>(&event.payload)) {
+      index_.ofFamily(rule->rule.family, affected);
+    } else if (std::holds_alternative<ResyncEvent>(event.payload)) {
+      // Differences found by a resync arrive as ordinary events first; re-asking everything after
+      // an overrun or a degraded dump is cheap insurance against anything they cannot express.
+      index_.ofFamily(Family::Unspecified, affected);
+    }
+  }
+
+  void applyAddress(bool removed, const Address& address) NETMON_REQUIRES(mutex_) {
+    const auto key = std::pair{address.address, address.linkIndex};
+    if (removed || address.isDadFailed()) {
+      local_addresses_.erase(key);
+    } else {
+      local_addresses_.insert(key);
+    }
+  }
+
+  std::set<int> localAddressLinks(const IpAddress& address) const NETMON_REQUIRES(mutex_) {
+    std::set<int> holders;
+    for (auto it = local_addresses_.lower_bound({address, 0}); it != local_addresses_.end() && it->first == address; ++it) {
+      holders.insert(it->second);
+    }
+    return holders;
+  }
+
+  const Link* findLinkByName(const std::string& name) const NETMON_REQUIRES(mutex_) {
+    for (const auto& [index, link] : links_) {
+      if (link.name == name) return &link;
+    }
+    return nullptr;
+  }
+
+  int boundLink(const ConnectionTarget& target) const NETMON_REQUIRES(mutex_) {
+    if (!target.interfaceName.empty()) {
+      const Link* link = findLinkByName(target.interfaceName);
+      return link ? link->index : 0;
+    }
+    return links_.count(target.interfaceIndex) ? target.interfaceIndex : 0;
+  }
+
+  // Asks the kernel about every connection in `batch` (one batched lookup, identical questions
+  // asked once) and classifies the answers against the mirror.
+  Result<std::vector<ConnectionState>> evaluate(const std::vector<Watched*>& batch) NETMON_REQUIRES(mutex_) {
+    struct Pending {
+      detail::ConnectionFacts facts;
+      detail::RouteQuery query;
+      bool ask = false;
+    };
+    std::vector<Pending> pending(batch.size());
+    std::vector<detail::RouteQuery> queries;
+    std::map<std::tuple<IpAddress, IpAddress, int>, size_t> asked;
+    const auto ask = [&](const detail::RouteQuery& query) {
+      auto [it, inserted] = asked.try_emplace(std::tuple{query.destination, query.source, query.outputLink}, queries.size());
+      if (inserted) queries.push_back(query);
+      return it->second;
+    };
+    std::vector<size_t> answer_slot(batch.size(), 0);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const ConnectionTarget& target = batch[i]->target;
+      detail::ConnectionFacts& facts = pending[i].facts;
+      const bool wants_interface = !target.interfaceName.empty() || target.interfaceIndex > 0;
+      const int bound = boundLink(target);
+      facts.interfaceExists = !wants_interface || bound != 0;
+      facts.hasLocal = target.local.isSpecified();
+      if (facts.hasLocal) {
+        const auto holders = localAddressLinks(target.local);
+        facts.localPresent = target.local.isLinkLocal() && bound ? holders.count(bound) != 0 : !holders.empty();
+        facts.localIsLinkLocal = target.local.isLinkLocal();
+        facts.localLinkIndex = facts.localPresent ? (bound && holders.count(bound) ? bound : *holders.begin()) : 0;
+      }
+      if (!facts.interfaceExists || !facts.localPresent) continue;  // decided without the kernel
+      pending[i].query = detail::RouteQuery{target.remote, target.local, bound};
+      pending[i].ask = true;
+      answer_slot[i] = ask(pending[i].query);
+    }
+    auto answers = lookup_->lookup(queries);
+    if (!answers) return tl::unexpected(answers.error());
+    // A failure that a bad source also produces: ask again without the source (classification row 3).
+    std::vector<detail::RouteQuery> retry;
+    std::map<size_t, size_t> retry_slot;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!pending[i].ask) continue;
+      pending[i].facts.answer = (*answers)[answer_slot[i]];
+      if (pending[i].facts.hasLocal && detail::errorMayBeTheSource(pending[i].facts.answer.error)) {
+        retry_slot[i] = retry.size();
+        retry.push_back(detail::RouteQuery{pending[i].query.destination, IpAddress(), pending[i].query.outputLink});
+      }
+    }
+    if (!retry.empty()) {
+      auto without_source = lookup_->lookup(retry);
+      if (!without_source) return tl::unexpected(without_source.error());
+      for (const auto& [i, slot] : retry_slot) pending[i].facts.answerWithoutSource = (*without_source)[slot];
+    }
+    std::vector<ConnectionState> states;
+    states.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      detail::ConnectionFacts& facts = pending[i].facts;
+      if (pending[i].ask && facts.answer.error == 0) {
+        auto it = links_.find(facts.answer.outputLink);
+        facts.outputLink = it == links_.end() ? nullptr : &it->second;
+      }
+      ConnectionState state = detail::classifyConnection(facts);
+      // The local address is the source when one is given (the kernel echoes it).
+      if (batch[i]->target.local.isSpecified()) state.source = batch[i]->target.local;
+      states.push_back(std::move(state));
+    }
+    return states;
+  }
+
+  void updateDependencies(ConnectionId id, const Watched& watched) NETMON_REQUIRES(mutex_) {
+    std::vector<int> links{watched.state.linkIndex, watched.target.interfaceIndex};
+    for (int holder : watched.target.local.isSpecified() ? localAddressLinks(watched.target.local) : std::set<int>{}) {
+      links.push_back(holder);
+    }
+    index_.setDependencies(id, std::move(links), {watched.target.local, watched.state.source});
+  }
+
+  std::optional<StatusMonitor> status_;
+  const std::unique_ptr<detail::RouteLookup> lookup_ NETMON_PT_GUARDED_BY(mutex_);
+  const std::shared_ptr<detail::SubscriptionRegistry> registry_;
+  detail::Mutex mutex_;
+  std::map<ConnectionId, Watched> watched_ NETMON_GUARDED_BY(mutex_);
+  detail::ConnectionIndex index_ NETMON_GUARDED_BY(mutex_);
+  std::map<int, Link> links_ NETMON_GUARDED_BY(mutex_);
+  std::set<std::pair<IpAddress, int>> local_addresses_ NETMON_GUARDED_BY(mutex_);
+  ConnectionId next_id_ NETMON_GUARDED_BY(mutex_) = 1;
+  uint64_t sequence_ NETMON_GUARDED_BY(mutex_) = 0;
+  ConnectionCounters counters_ NETMON_GUARDED_BY(mutex_);
+};
+
+Result<ConnectionMonitor> ConnectionMonitor::create(MonitorOptions options) {
+  if (!options.replayPath.empty()) {
+    return makeError(EINVAL, "create connection monitor", "a recording cannot answer route lookups (replay refused)");
+  }
+  auto lookup = rtnl::createRtnlRouteLookup(options);
+  if (!lookup) return tl::unexpected(lookup.error());
+  auto impl = std::make_unique<Impl>(options, std::move(*lookup));
+  if (auto started = impl->start(std::move(options), nullptr); !started) return tl::unexpected(started.error());
+  return ConnectionMonitor(std::move(impl));
+}
+
+Result<ConnectionMonitor> detail::createConnectionMonitorForTest(MonitorOptions options, std::unique_ptr<Backend> backend,
+                                                                 std::unique_ptr<RouteLookup> lookup) {
+  auto impl = std::make_unique<ConnectionMonitor::Impl>(options, std::move(lookup));
+  if (auto started = impl->start(std::move(options), std::move(backend)); !started) return tl::unexpected(started.error());
+  return ConnectionMonitor(std::move(impl));
+}
+
+ConnectionMonitor::ConnectionMonitor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ConnectionMonitor::ConnectionMonitor(ConnectionMonitor&&) noexcept = default;
+ConnectionMonitor& ConnectionMonitor::operator=(ConnectionMonitor&&) noexcept = default;
+ConnectionMonitor::~ConnectionMonitor() = default;
+
+Result<Connection> ConnectionMonitor::add(const ConnectionTarget& target) { return impl_->add(target); }
+Result<void> ConnectionMonitor::remove(ConnectionId id) { return impl_->remove(id); }
+Result<Connection> ConnectionMonitor::connection(ConnectionId id) const { return impl_->connection(id); }
+std::vector<Connection> ConnectionMonitor::connections() const { return impl_->connections(); }
+ConnectionCounters ConnectionMonitor::counters() const { return impl_->counters(); }
+Subscription ConnectionMonitor::subscribe(Executor executor, Callback callback) {
+  return impl_->subscribe(std::move(executor), std::move(callback));
+}
+StatusMonitor& ConnectionMonitor::statusMonitor() { return impl_->status(); }
+int ConnectionMonitor::fd() const { return impl_->status().fd(); }
+Result<size_t> ConnectionMonitor::process() { return impl_->status().process(); }
+
+}  // namespace netmon

@@ -1,0 +1,49 @@
+#pragma once
+// The seam between the connection monitor (platform-neutral) and the kernel's own route lookup:
+// "which way would a packet to `destination` (from `source`, out of `outputLink`) leave?".
+// On Linux an RTM_GETROUTE request per query (src/rtnl/route_lookup.cc); on Windows
+// GetBestRoute2. The answer is the kernel's, never a guess made from the mirror.
+//
+// Thread safety: one caller at a time (the connection monitor serialises calls).
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "netmon/address.h"
+#include "netmon/model.h"
+#include "netmon/result.h"
+
+namespace netmon::detail {
+
+struct RouteQuery {
+  IpAddress destination;  // required
+  IpAddress source;       // unspecified: the kernel picks the source
+  int outputLink = 0;     // 0: any link; otherwise the lookup is bound to this interface index
+  friend bool operator==(const RouteQuery&, const RouteQuery&) = default;
+};
+
+struct RouteAnswer {
+  // 0: the kernel returned a route. Otherwise the kernel's errno for this query: on Linux
+  // ENETUNREACH (no route), EINVAL (blackhole, or an unusable source), EHOSTUNREACH (unreachable
+  // route), EACCES (prohibit route), ENODEV (output interface gone), ...
+  int error = 0;
+  RouteType type = RouteType::Unicast;  // unicast, local (the destination is this host), ...
+  int outputLink = 0;
+  IpAddress gateway;          // unspecified when the destination is on-link
+  IpAddress preferredSource;  // the source address the kernel would use
+  uint32_t table = 0;         // the table the route came from, 0 when the kernel did not say
+  friend bool operator==(const RouteAnswer&, const RouteAnswer&) = default;
+};
+
+class RouteLookup {
+ public:
+  virtual ~RouteLookup() = default;
+  // Answers every query, in order (answers[i] is for queries[i]). Per-query kernel errors are
+  // answers (RouteAnswer::error), not failures; the call fails only when the lookup channel itself
+  // broke (socket error), in which case no answer is given.
+  virtual Result<std::vector<RouteAnswer>> lookup(std::span<const RouteQuery> queries) = 0;
+  // Kernel lookups made so far (one per query sent), for counters and benchmarks.
+  virtual uint64_t lookups() const = 0;
+};
+
+}  // namespace netmon::detail
