@@ -67,10 +67,9 @@ class ConnectionMonitor::Impl {
       bound = findLinkByName(target.interfaceName);
       if (!bound) return makeError(ENODEV, "watch connection", "no interface named '" + target.interfaceName + "'");
     }
-    if (bound) {
-      target.interfaceIndex = bound->index;
-      target.interfaceName = bound->name;
-    }
+    // A target names its interface by name or by index, and stays bound to it that way (a link
+    // renamed away is gone for a name-bound target; a new link with the name takes its place).
+    if (bound && !target.interfaceName.empty()) target.interfaceIndex = bound->index;
     if (target.local.isSpecified()) {
       const auto holders = localAddressLinks(target.local);
       if (holders.empty()) {
@@ -88,6 +87,7 @@ class ConnectionMonitor::Impl {
     ++next_id_;
     watched.state = std::move(states->front());
     index_.add(id, target.remote);
+    if (!target.interfaceName.empty()) by_interface_name_.emplace(target.interfaceName, id);
     updateDependencies(id, watched);
     auto& stored = watched_.emplace(id, std::move(watched)).first->second;
     return Connection{id, stored.target, stored.state};
@@ -95,7 +95,16 @@ class ConnectionMonitor::Impl {
 
   Result<void> remove(ConnectionId id) {
     detail::MutexLock lock(mutex_);
-    if (!watched_.erase(id)) return makeError(ENOENT, "stop watching connection", "no connection " + std::to_string(id));
+    auto it = watched_.find(id);
+    if (it == watched_.end()) return makeError(ENOENT, "stop watching connection", "no connection " + std::to_string(id));
+    auto [begin, end] = by_interface_name_.equal_range(it->second.target.interfaceName);
+    for (auto named = begin; named != end; ++named) {
+      if (named->second == id) {
+        by_interface_name_.erase(named);
+        break;
+      }
+    }
+    watched_.erase(it);
     index_.remove(id);
     return {};
   }
@@ -179,10 +188,9 @@ class ConnectionMonitor::Impl {
         links_[link->link.index] = link->link;
       }
       index_.usingLink(link->link.index, affected);
-      // A connection bound by name to an interface that is (re)appearing.
-      for (const auto& [id, watched] : watched_) {
-        if (!watched.target.interfaceName.empty() && watched.target.interfaceName == link->link.name) affected.push_back(id);
-      }
+      // A connection bound by name to an interface that is (re)appearing, perhaps with a new index.
+      auto [begin, end] = by_interface_name_.equal_range(link->link.name);
+      for (auto it = begin; it != end; ++it) affected.push_back(it->second);
     } else if (const auto* address = std::get_if<AddressEvent>(&event.payload)) {
       applyAddress(address->change == Change::Removed, address->address);
       index_.usingAddress(address->address.address, affected);
@@ -312,6 +320,7 @@ class ConnectionMonitor::Impl {
   detail::Mutex mutex_;
   std::map<ConnectionId, Watched> watched_ NETMON_GUARDED_BY(mutex_);
   detail::ConnectionIndex index_ NETMON_GUARDED_BY(mutex_);
+  std::multimap<std::string, ConnectionId> by_interface_name_ NETMON_GUARDED_BY(mutex_);
   std::map<int, Link> links_ NETMON_GUARDED_BY(mutex_);
   std::set<std::pair<IpAddress, int>> local_addresses_ NETMON_GUARDED_BY(mutex_);
   ConnectionId next_id_ NETMON_GUARDED_BY(mutex_) = 1;

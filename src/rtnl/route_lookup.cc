@@ -39,7 +39,12 @@
 //   fe80::1 with RTA_OIF                              —                        a route out of that
 //                                                     link; ENETUNREACH if it has no fe80::/64
 //                                                     route (no carrier yet, or lo)
-//   a local address                                   type local, oif lo (1), table local (255)
+//   a local address                                   type local, oif lo (1); table: IPv6 local
+//                                                     (255); IPv4 main (254) until the namespace's
+//                                                     first policy rule, local (255) from then on
+//                                                     (the local table stays merged into main
+//                                                     until fib_unmerge(); a deleted rule does not
+//                                                     merge it back)
 //   source 192.0.2.10 / 2001:db8:1::10 with
 //   `ip rule add from ... lookup 100` + a route there  RTA_TABLE 100 (IPv4 only with
 //                                                     RTM_F_LOOKUP_TABLE, see putRequest)

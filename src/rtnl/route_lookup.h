@@ -20,6 +20,9 @@
 // A kernel reply that fails a length check, or is of the wrong family, is answered EBADMSG
 // (Counters::malformed).
 //
+// RouteAnswer::table is the kernel's word: IPv4 names table main (254) for local destinations
+// until the namespace has had a policy rule (the local table is merged into main until then).
+//
 // Which errno the kernel gives for which case (no route, blackhole, unknown RTA_OIF, a source that
 // is not local, ...) is measured and written down in route_lookup.cc and checked by
 // tests/integration/route_lookup_test.cc.

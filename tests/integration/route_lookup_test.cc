@@ -276,10 +276,16 @@ TEST_F(RouteLookupTest, LinkLocalDestination) {
 }
 
 TEST_F(RouteLookupTest, LocalDestination) {
+  // IPv4 keeps the local table merged into main until the namespace's first policy rule
+  // (fib_unmerge), so the kernel names table main until then and local afterwards.
   EXPECT_EQ(describe(ask(query("192.0.2.2"))),
-            describe(routeAnswer(RouteType::Local, lo_, "", "192.0.2.2", kTableLocal)));
+            describe(routeAnswer(RouteType::Local, lo_, "", "192.0.2.2", kTableMain)));
   EXPECT_EQ(describe(ask(query("2001:db8:1::2"))),
             describe(routeAnswer(RouteType::Local, lo_, "", "2001:db8:1::2", kTableLocal)));
+  ns_->ip("rule add from 203.0.113.1 lookup 100");
+  ns_->ip("rule del from 203.0.113.1 lookup 100");
+  EXPECT_EQ(describe(ask(query("192.0.2.2"))),
+            describe(routeAnswer(RouteType::Local, lo_, "", "192.0.2.2", kTableLocal)));
 }
 
 TEST_F(RouteLookupTest, PolicyRuleTableIsNamed) {
@@ -372,7 +378,7 @@ TEST_F(RouteLookupTest, LargeMixedBatchAnsweredInOrder) {
         break;
       case 6:
         queries.push_back(query("192.0.2.2"));
-        expected.push_back(routeAnswer(RouteType::Local, lo_, "", "192.0.2.2", kTableLocal));
+        expected.push_back(routeAnswer(RouteType::Local, lo_, "", "192.0.2.2", kTableMain));
         break;
       case 7:
         queries.push_back(query(fmt::format("198.51.100.{}", 194 + host % 60)));
@@ -537,7 +543,7 @@ TEST_F(RouteLookupTest, NamespaceByDescriptor) {
   const RouteQuery q = query("192.0.2.2");
   auto answers = (*created)->lookup(std::span(&q, 1));
   ASSERT_TRUE(answers) << answers.error().message();
-  EXPECT_EQ(describe(answers->front()), describe(routeAnswer(RouteType::Local, lo_, "", "192.0.2.2", kTableLocal)))
+  EXPECT_EQ(describe(answers->front()), describe(routeAnswer(RouteType::Local, lo_, "", "192.0.2.2", kTableMain)))
       << "192.0.2.2 is local only in the test namespace";
   EXPECT_EQ((*created)->lookups(), 1u);
 }

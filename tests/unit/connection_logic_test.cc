@@ -293,16 +293,5 @@ TEST_F(Classify, Row14Reachable) {
   EXPECT_TRUE(classify().reachable);
 }
 
-TEST(ConnectionReasonWords, OneSpellingEachWay) {
-  for (auto reason : {ConnectionReason::None, ConnectionReason::NoRoute, ConnectionReason::Blackhole,
-                      ConnectionReason::Unreachable, ConnectionReason::Prohibit, ConnectionReason::LinkDown,
-                      ConnectionReason::LocalAddressGone, ConnectionReason::SourceMismatch,
-                      ConnectionReason::InterfaceGone, ConnectionReason::LookupFailed}) {
-    EXPECT_EQ(connectionReasonFromString(toString(reason)), reason);
-  }
-  EXPECT_EQ(toString(ConnectionReason::LocalAddressGone), "local-address-gone");
-  EXPECT_FALSE(connectionReasonFromString("reachable"));
-}
-
 }  // namespace
 }  // namespace netmon

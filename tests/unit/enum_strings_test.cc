@@ -105,9 +105,22 @@ const Rows<ResyncReason> kResyncReason = {
     {ResyncReason::SubscriberOverflow, "subscriber-overflow"},
     {ResyncReason::Degraded, "degraded"},
 };
+const Rows<ConnectionReason> kConnectionReason = {
+    {ConnectionReason::None, "none"},
+    {ConnectionReason::NoRoute, "no-route"},
+    {ConnectionReason::Blackhole, "blackhole"},
+    {ConnectionReason::Unreachable, "unreachable"},
+    {ConnectionReason::Prohibit, "prohibit"},
+    {ConnectionReason::LinkDown, "link-down"},
+    {ConnectionReason::LocalAddressGone, "local-address-gone"},
+    {ConnectionReason::SourceMismatch, "source-mismatch"},
+    {ConnectionReason::InterfaceGone, "interface-gone"},
+    {ConnectionReason::LookupFailed, "lookup-failed"},
+};
 const Rows<EventKind> kEventKind = {
     {EventKind::Link, "link"},   {EventKind::Address, "address"},           {EventKind::Route, "route"},
     {EventKind::Rule, "rule"},   {EventKind::Reachability, "reachability"}, {EventKind::Resync, "resync"},
+    {EventKind::Connection, "connection"},
 };
 
 TEST(EnumStringsTest, Reachability) {
@@ -160,6 +173,11 @@ TEST(EnumStringsTest, ResyncReason) {
   expectOnlyTheseValues(kResyncReason);
 }
 
+TEST(EnumStringsTest, ConnectionReason) {
+  expectTable(kConnectionReason, connectionReasonFromString);
+  expectOnlyTheseValues(kConnectionReason);
+}
+
 TEST(EnumStringsTest, EventKind) {
   expectTable(kEventKind, eventKindFromString);
   expectOnlyTheseValues(kEventKind);
@@ -173,6 +191,7 @@ TEST(EnumStringsTest, EventKindMatchesEventPayloadIndex) {
   EXPECT_EQ(toString(Event{0, {}, RuleEvent{}}.kind()), "rule");
   EXPECT_EQ(toString(Event{0, {}, ReachabilityEvent{}}.kind()), "reachability");
   EXPECT_EQ(toString(Event{0, {}, ResyncEvent{}}.kind()), "resync");
+  EXPECT_EQ(toString(Event{0, {}, ConnectionEvent{}}.kind()), "connection");
 }
 
 TEST(EnumStringsTest, FromStringRejectsOtherSpellings) {
