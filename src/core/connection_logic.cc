@@ -146,9 +146,15 @@ bool errorMayBeTheSource(int error) {
 //  9  | lookup failed otherwise                                     | no        | lookup-failed
 //  10 | the answer is a blackhole/unreachable/prohibit route        | no        | that route type
 //  11 | the answer's output link is not in the mirror               | no        | interface-gone
+//  11b| bound to an interface, unicast answer from no table (table 0)| no        | no-route
 //  12 | a link-local local address, but the answer leaves elsewhere | no        | source-mismatch
 //  13 | the output link is off, without carrier, or dormant         | no        | link-down
 //  14 | otherwise (unicast, or local: the remote is this host)      | yes       | none
+//
+// Row 11b: an IPv4 lookup bound to an interface that no route covers does not fail: the kernel
+// "assumes the destination is on link" (net/ipv4/route.c, ip_route_output_key_hash_rcu) and answers
+// a unicast route out of that interface with no gateway and no table. That is a guess of the
+// kernel's, not a route: netmon reports it as no-route (measured on 6.18: RTA_TABLE 0).
 //
 // Rows 1–2 come first because they say what the user must fix, whatever the kernel answers. Row 13
 // exists because the kernel keeps IPv4/IPv6 routes through a link that lost carrier and still
@@ -196,6 +202,9 @@ ConnectionState classifyConnection(const ConnectionFacts& facts) {
     default: break;
   }
   if (!facts.outputLink) return unreachable(ConnectionReason::InterfaceGone);
+  if (facts.boundToInterface && answer.type == RouteType::Unicast && answer.table == 0) {
+    return unreachable(ConnectionReason::NoRoute);
+  }
   if (facts.localIsLinkLocal && facts.localLinkIndex != 0 && facts.localLinkIndex != answer.outputLink) {
     return unreachable(ConnectionReason::SourceMismatch);
   }

@@ -65,6 +65,7 @@ struct ConnectionFacts {
   int localLinkIndex = 0;       // the link holding the target's local address (0: none given)
   bool localIsLinkLocal = false;
   bool hasLocal = false;        // the target names a local address
+  bool boundToInterface = false;  // the target names an interface (the lookup carried it)
   RouteAnswer answer;           // the kernel's lookup, with the target's source and interface
   // Asked only when `answer` failed and the target has a local address: the same lookup without
   // the source. A route there means the source, not the remote, is the problem.

@@ -260,6 +260,7 @@ class ConnectionMonitor::Impl {
       const bool wants_interface = !target.interfaceName.empty() || target.interfaceIndex > 0;
       const int bound = boundLink(target);
       facts.interfaceExists = !wants_interface || bound != 0;
+      facts.boundToInterface = wants_interface;
       facts.hasLocal = target.local.isSpecified();
       if (facts.hasLocal) {
         const auto holders = localAddressLinks(target.local);

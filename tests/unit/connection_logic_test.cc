@@ -258,6 +258,18 @@ TEST_F(Classify, Row11OutputLinkUnknownToTheMirror) {
   EXPECT_EQ(classify().reason, ConnectionReason::InterfaceGone);
 }
 
+TEST_F(Classify, Row11bTheKernelsOnLinkGuessForABoundLookupIsNoRoute) {
+  facts_.boundToInterface = true;
+  facts_.answer.gateway = IpAddress();
+  facts_.answer.table = 0;
+  EXPECT_EQ(classify().reason, ConnectionReason::NoRoute);
+  facts_.answer.table = kTableMain;  // a real connected route on that interface
+  EXPECT_TRUE(classify().reachable);
+  facts_.boundToInterface = false;   // unbound lookups never take the on-link guess
+  facts_.answer.table = 0;
+  EXPECT_TRUE(classify().reachable);
+}
+
 TEST_F(Classify, Row12LinkLocalSourceOnAnotherLink) {
   facts_.hasLocal = true;
   facts_.localIsLinkLocal = true;
