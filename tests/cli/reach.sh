@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# netmon reach against a real kernel, inside throwaway network namespaces:
+#   nmreach-PID       the namespace under test: veth0 192.0.2.2/24;
+#                     198.51.100.0/24 via 192.0.2.1, blackhole 203.0.113.0/25, nothing for
+#                     203.0.113.128/25
+#   nmreach-PID-peer  the other end of the veth pair: veth1 192.0.2.1/24
+# 1. reachable: exit 0; the text names veth0; --json says reachable, reason null, interface veth0,
+#    the gateway and the source; on-link: gateway null.
+# 2. not reachable: exit 1 with reason no-route / blackhole (text and JSON).
+# 3. bad arguments: exit 2, one line on stderr, nothing on stdout (malformed address, --from an
+#    address not on this host, --interface nosuchif, unscoped fe80::1, no REMOTE).
+# 4. `reach --watch --json`: the initial answer, then a link-down line once the peer's end goes
+#    down (our veth0 loses carrier); SIGTERM ends it with the status of the last answer (1).
+# Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and `ip netns`; skips (77) otherwise. Touches nothing
+# outside its own namespaces. Checks JSON with bash and sed only (no python3 or jq needed).
+set -u
+netmon=${1:?usage: reach.sh PATH-TO-NETMON}
+ns=nmreach-$$
+peer=nmreach-$$-peer
+tmp=$(mktemp -d)
+watcher=
+failures=0
+
+cleanup() {
+  if [[ -n $watcher ]]; then kill -KILL "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; fi
+  ip netns del "$ns" 2>/dev/null
+  ip netns del "$peer" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+skip() {
+  echo "SKIP: $*"
+  exit 77
+}
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+die() {
+  echo "FAIL: $*"
+  exit 1
+}
+
+[[ $(id -u) -eq 0 ]] || skip "needs CAP_NET_ADMIN (run as root)"
+command -v ip >/dev/null || skip "needs CAP_NET_ADMIN and iproute2 (ip netns)"
+ip netns add "$ns" 2>/dev/null || skip "needs CAP_NET_ADMIN: ip netns add failed"
+ip netns add "$peer" || die "ip netns add $peer"
+
+# No IPv6 DAD: new links would otherwise hold tentative addresses for 1-2 s.
+for n in "$ns" "$peer"; do
+  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 ||
+    die "sysctl accept_dad in $n"
+done
+ip -n "$ns" link set lo up || die "lo up"
+ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth pair"
+ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
+ip -n "$peer" link set veth1 up || die "veth1 up"
+ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
+ip -n "$ns" link set veth0 up || die "veth0 up"
+ip -n "$ns" route add 198.51.100.0/24 via 192.0.2.1 dev veth0 || die "route 198.51.100.0/24"
+ip -n "$ns" route add blackhole 203.0.113.0/25 || die "blackhole 203.0.113.0/25"
+
+# wait_for_output SECONDS FILE COMMAND...: re-runs COMMAND each time FILE gains a line (tail -f
+# wakes on the write; no fixed sleep) until it succeeds; false at the deadline.
+wait_for_output() {
+  local seconds=$1 file=$2
+  shift 2
+  "$@" && return 0
+  while IFS= read -r _; do "$@" && return 0; done < <(timeout "$seconds" tail -n +1 -f "$file")
+  "$@"
+}
+veth0_has_carrier() { ip -n "$ns" link show veth0 | grep -q 'LOWER_UP'; }
+# Link notifications go to a file first, so a change between the check and the wait is not missed.
+ip -n "$ns" monitor link >"$tmp/links.mon" 2>&1 &
+link_monitor=$!
+wait_for_output 10 "$tmp/links.mon" veth0_has_carrier || die "veth0 never got carrier"
+kill "$link_monitor" 2>/dev/null; wait "$link_monitor" 2>/dev/null
+
+# reach ARGS...: `netmon --netns NS reach ARGS`, exit code in $rc, output in $tmp/out, $tmp/err.
+reach() {
+  timeout 20 "$netmon" --netns "$ns" reach "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  rc=$?
+}
+out() { cat "$tmp/out"; }
+has() { grep -qF -- "$1"; }
+# The outer object of a reach --json line (a --watch change line also holds "previous":{...}).
+top_level() { sed -E -e 's/"previous":\{[^{}]*\}//g'; }
+
+# expect_json WHAT WANT...: $tmp/out is exactly one JSON object holding every WANT at its top level.
+expect_json() {
+  local what=$1 want
+  shift
+  [[ $(wc -l <"$tmp/out") -eq 1 ]] || fail "$what: expected one line: $(out)"
+  grep -qE '^\{.*\}$' "$tmp/out" || fail "$what: not one JSON object: $(out)"
+  for want in "$@"; do
+    top_level <"$tmp/out" | has "$want" || fail "$what: lacks $want: $(out)"
+  done
+}
+
+# 1. reachable
+reach 198.51.100.10
+[[ $rc -eq 0 ]] || fail "reach 198.51.100.10: exit $rc, expected 0: $(out) $(cat "$tmp/err")"
+out | grep -q '^198\.51\.100\.10 reachable' || fail "reach text does not start with the remote and 'reachable': $(out)"
+out | grep -qE '\bdev veth0\b' || fail "reach text does not name veth0: $(out)"
+out | has 'via 192.0.2.1' || fail "reach text does not name the gateway: $(out)"
+
+reach 198.51.100.10 --json
+[[ $rc -eq 0 ]] || fail "reach --json: exit $rc, expected 0: $(cat "$tmp/err")"
+expect_json "reach 198.51.100.10 --json" '"remote":"198.51.100.10"' '"local":null' '"reachable":true' \
+  '"reason":null' '"interface":"veth0"' '"gateway":"192.0.2.1"' '"source":"192.0.2.2"' \
+  '"route_type":"unicast"' '"kernel_error":null' '"explanation":"reachable:'
+
+reach 192.0.2.1 --json
+[[ $rc -eq 0 ]] || fail "reach 192.0.2.1 --json: exit $rc, expected 0: $(cat "$tmp/err")"
+expect_json "reach 192.0.2.1 --json (on-link)" '"reachable":true' '"interface":"veth0"' '"gateway":null'
+
+reach 198.51.100.10 --from 192.0.2.2 --interface veth0 --json
+[[ $rc -eq 0 ]] || fail "reach --from 192.0.2.2 --interface veth0: exit $rc: $(cat "$tmp/err")"
+expect_json "reach --from --interface" '"local":"192.0.2.2"' '"reachable":true' '"interface":"veth0"'
+
+# 2. not reachable
+reach 203.0.113.200
+[[ $rc -eq 1 ]] || fail "reach 203.0.113.200 (no route): exit $rc, expected 1: $(out) $(cat "$tmp/err")"
+out | has 'unreachable (no-route)' || fail "no-route text: $(out)"
+[[ ! -s $tmp/err ]] || fail "no-route is an answer, not an error; stderr: $(cat "$tmp/err")"
+
+reach 203.0.113.200 --json
+[[ $rc -eq 1 ]] || fail "reach 203.0.113.200 --json: exit $rc, expected 1"
+expect_json "no route --json" '"reachable":false' '"reason":"no-route"' '"gateway":null' '"interface":null'
+
+reach 203.0.113.10 --json
+[[ $rc -eq 1 ]] || fail "reach 203.0.113.10 (blackhole): exit $rc, expected 1: $(out) $(cat "$tmp/err")"
+expect_json "blackhole --json" '"remote":"203.0.113.10"' '"reachable":false' '"reason":"blackhole"'
+
+# 3. bad arguments: exit 2, one line "netmon: ..." on stderr, nothing on stdout.
+expect_usage_error() {
+  local what=$1
+  shift
+  reach "$@"
+  [[ $rc -eq 2 ]] || fail "$what (reach $*): exit $rc, expected 2: $(out) $(cat "$tmp/err")"
+  [[ $(wc -l <"$tmp/err") -eq 1 ]] || fail "$what (reach $*): expected one stderr line: $(cat "$tmp/err")"
+  grep -q '^netmon: .' "$tmp/err" || fail "$what (reach $*): stderr does not start with 'netmon: ': $(cat "$tmp/err")"
+  [[ ! -s $tmp/out ]] || fail "$what (reach $*): unexpected stdout: $(out)"
+}
+expect_usage_error "malformed address" 192.0.2.300
+expect_usage_error "--from an address not on this host" 198.51.100.10 --from 192.0.2.99
+expect_usage_error "--from the peer's address" 198.51.100.10 --from 192.0.2.1
+expect_usage_error "--interface that does not exist" 198.51.100.10 --interface nosuchif
+expect_usage_error "unscoped link-local remote" fe80::1
+expect_usage_error "families that differ" 198.51.100.10 --from 2001:db8::1
+expect_usage_error "missing REMOTE"
+
+# 4. --watch --json
+"$netmon" --netns "$ns" reach 198.51.100.10 --watch --json >"$tmp/watch.out" 2>"$tmp/watch.err" </dev/null &
+watcher=$!
+initial_printed() { grep -F '"reachable":true' "$tmp/watch.out" | grep -qF '"interface":"veth0"'; }
+wait_for_output 10 "$tmp/watch.out" initial_printed ||
+  die "reach --watch printed no initial answer: $(cat "$tmp/watch.out" "$tmp/watch.err")"
+[[ $(wc -l <"$tmp/watch.out") -eq 1 ]] || fail "reach --watch: more than the initial line before any change: $(cat "$tmp/watch.out")"
+has '"previous":null' <"$tmp/watch.out" || fail "reach --watch: the initial line has a previous answer: $(cat "$tmp/watch.out")"
+
+ip -n "$peer" link set veth1 down || die "veth1 down"
+link_down_printed() { top_level <"$tmp/watch.out" | grep -F '"reason":"link-down"' | grep -F '"reachable":false' | has '"interface":"veth0"'; }
+wait_for_output 10 "$tmp/watch.out" link_down_printed ||
+  fail "reach --watch: no link-down line within 10 s: $(cat "$tmp/watch.out" "$tmp/watch.err")"
+grep -F '"reason":"link-down"' "$tmp/watch.out" | grep -F '"type":"connection"' | grep -qF '"previous":{' ||
+  fail "reach --watch: the change line is not a connection event with its previous answer: $(cat "$tmp/watch.out")"
+grep -F '"reason":"link-down"' "$tmp/watch.out" | grep -oE '"previous":\{[^{}]*\}' | has '"reachable":true' ||
+  fail "reach --watch: the change line's previous answer is not the reachable one: $(cat "$tmp/watch.out")"
+
+kill -TERM "$watcher"
+# A deadline, not a delay: the watchdog only fires if reach hangs after SIGTERM.
+{ sleep 10 && kill -KILL "$watcher" 2>/dev/null; } &
+watchdog=$!
+wait "$watcher"
+rc=$?
+kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
+watcher=
+[[ $rc -ne 137 ]] || fail "reach --watch did not exit within 10 s of SIGTERM"
+[[ $rc -eq 1 ]] || fail "reach --watch exited $rc after SIGTERM, expected 1 (the last answer: link-down): $(cat "$tmp/watch.err")"
+bad_lines=$(grep -cvE '^\{.*\}$' "$tmp/watch.out")
+[[ $bad_lines -eq 0 ]] || fail "reach --watch --json printed $bad_lines line(s) that are not one JSON object"
+[[ ! -s $tmp/watch.err ]] || fail "reach --watch wrote to stderr: $(cat "$tmp/watch.err")"
+
+if [[ $failures -ne 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "PASS"
