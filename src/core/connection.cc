@@ -13,6 +13,16 @@ namespace {
 
 Error invalidTarget(std::string detail) { return Error::fromErrno(EINVAL, "parse connection", std::move(detail)); }
 
+// "'text'" (built by appending: gcc 12 -O2 warns -Wrestrict on "'" + std::string(...)).
+std::string quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('\'');
+  out.append(text);
+  out.push_back('\'');
+  return out;
+}
+
 // An interface as the user wrote it: a name, or an index as a decimal number.
 struct InterfaceWord {
   std::string name;
@@ -24,7 +34,7 @@ Result<InterfaceWord> parseInterface(std::string_view text) {
   if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), word.index);
     if (error != std::errc() || end != text.data() + text.size() || word.index <= 0) {
-      return tl::unexpected(invalidTarget("interface index '" + std::string(text) + "' out of range"));
+      return tl::unexpected(invalidTarget("interface index " + quoted(text) + " out of range"));
     }
     return word;
   }
@@ -34,7 +44,7 @@ Result<InterfaceWord> parseInterface(std::string_view text) {
     return c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\0';
   });
   if (text.empty() || text.size() > 15 || text == "." || text == ".." || bad_char) {
-    return tl::unexpected(invalidTarget("'" + std::string(text) + "' is not a valid interface name"));
+    return tl::unexpected(invalidTarget(quoted(text) + " is not a valid interface name"));
   }
   word.name = std::string(text);
   return word;

@@ -24,14 +24,18 @@ struct RouteQuery {
 
 struct RouteAnswer {
   // 0: the kernel returned a route. Otherwise the kernel's errno for this query: on Linux
-  // ENETUNREACH (no route), EINVAL (blackhole, or an unusable source), EHOSTUNREACH (unreachable
-  // route), EACCES (prohibit route), ENODEV (output interface gone), ...
+  // ENETUNREACH (no route; also IPv6 with an output interface that does not exist), EINVAL
+  // (blackhole, or an unusable source), EHOSTUNREACH (unreachable route), EACCES (prohibit route),
+  // ENODEV (IPv4: output interface gone), ... — the full table is in src/rtnl/route_lookup.cc.
   int error = 0;
   RouteType type = RouteType::Unicast;  // unicast, local (the destination is this host), ...
   int outputLink = 0;
   IpAddress gateway;          // unspecified when the destination is on-link
   IpAddress preferredSource;  // the source address the kernel would use
-  uint32_t table = 0;         // the table the route came from, 0 when the kernel did not say
+  // The table the route came from; 0 when the kernel did not say, or (IPv4, bound to an
+  // interface) when no route matched and the kernel assumed the destination on-link. IPv4 local
+  // destinations say main (254) until the namespace's first policy rule unmerges the local table.
+  uint32_t table = 0;
   friend bool operator==(const RouteAnswer&, const RouteAnswer&) = default;
 };
 

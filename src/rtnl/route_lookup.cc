@@ -216,12 +216,12 @@ Result<std::vector<RouteAnswer>> RtnlRouteLookup::lookup(std::span<const RouteQu
     for (size_t i = batch.slots.size(); i-- > 0;) {
       if (!batch.answered[i]) todo.push_front(batch.slots[i]);
     }
-    counters_.resent += batch.unanswered;
     if (stalled >= std::max(1, limits_.maxStalledAttempts)) {
       return makeError(*outcome == Outcome::TimedOut ? ETIMEDOUT : ENOBUFS, "look up routes",
                        std::to_string(todo.size()) + " of " + std::to_string(queries.size()) +
                            " queries unanswered after " + std::to_string(stalled) + " attempts");
     }
+    counters_.resent += batch.unanswered;
   }
   return answers;
 }
