@@ -54,27 +54,16 @@ void ConnectionIndex::add(ConnectionId id, const IpAddress& remote) {
   by_remote_.emplace(remote, id);
 }
 
-template <typename Key>
-static void eraseOne(std::multimap<Key, ConnectionId>& map, const Key& key, ConnectionId id) {
-  auto [begin, end] = map.equal_range(key);
-  for (auto it = begin; it != end; ++it) {
-    if (it->second == id) {
-      map.erase(it);
-      return;
-    }
-  }
-}
-
 void ConnectionIndex::unlinkDependencies(ConnectionId id, const Entry& entry) {
-  for (int link : entry.links) eraseOne(by_link_, link, id);
-  for (const IpAddress& address : entry.addresses) eraseOne(by_address_, address, id);
+  for (int link : entry.links) by_link_.erase({link, id});
+  for (const IpAddress& address : entry.addresses) by_address_.erase({address, id});
 }
 
 void ConnectionIndex::remove(ConnectionId id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   unlinkDependencies(id, it->second);
-  eraseOne(by_remote_, it->second.remote, id);
+  by_remote_.erase({it->second.remote, id});
   entries_.erase(it);
 }
 
@@ -98,19 +87,21 @@ void ConnectionIndex::setDependencies(ConnectionId id, std::vector<int> links, s
 void ConnectionIndex::coveredBy(const IpPrefix& prefix, std::vector<ConnectionId>& out) const {
   if (!prefix.address.isSpecified()) return;
   const auto [first, last] = prefixRange(prefix);
-  for (auto it = by_remote_.lower_bound(first); it != by_remote_.end() && it->first <= last; ++it) {
+  for (auto it = by_remote_.lower_bound({first, 0}); it != by_remote_.end() && it->first <= last; ++it) {
     out.push_back(it->second);
   }
 }
 
 void ConnectionIndex::usingLink(int link_index, std::vector<ConnectionId>& out) const {
-  auto [begin, end] = by_link_.equal_range(link_index);
-  for (auto it = begin; it != end; ++it) out.push_back(it->second);
+  for (auto it = by_link_.lower_bound({link_index, 0}); it != by_link_.end() && it->first == link_index; ++it) {
+    out.push_back(it->second);
+  }
 }
 
 void ConnectionIndex::usingAddress(const IpAddress& address, std::vector<ConnectionId>& out) const {
-  auto [begin, end] = by_address_.equal_range(address);
-  for (auto it = begin; it != end; ++it) out.push_back(it->second);
+  for (auto it = by_address_.lower_bound({address, 0}); it != by_address_.end() && it->first == address; ++it) {
+    out.push_back(it->second);
+  }
 }
 
 void ConnectionIndex::ofFamily(Family family, std::vector<ConnectionId>& out) const {

@@ -3,6 +3,7 @@
 // ConnectionIndex), and what a kernel route lookup means for a connection (classifyConnection).
 // No kernel, no threads: table-tested in tests/unit/connection_logic_test.cc.
 #include <map>
+#include <set>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -50,9 +51,11 @@ class ConnectionIndex {
   void unlinkDependencies(ConnectionId id, const Entry& entry);
 
   std::unordered_map<ConnectionId, Entry> entries_;
-  std::multimap<IpAddress, ConnectionId> by_remote_;  // IpAddress orders by family, then bytes
-  std::multimap<int, ConnectionId> by_link_;
-  std::multimap<IpAddress, ConnectionId> by_address_;
+  // Ordered sets of (key, id): a range of keys is one scan, and removing one id costs a log even
+  // when thousands share its key (a link many connections leave through).
+  std::set<std::pair<IpAddress, ConnectionId>> by_remote_;  // IpAddress orders by family, then bytes
+  std::set<std::pair<int, ConnectionId>> by_link_;
+  std::set<std::pair<IpAddress, ConnectionId>> by_address_;
 };
 
 // Sorts and de-duplicates a list of ids.

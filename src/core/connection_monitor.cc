@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "core/connection_logic.h"
 #include "core/route_lookup.h"
@@ -146,37 +147,43 @@ class ConnectionMonitor::Impl {
 
   // On the status monitor's thread (or in process()), after each batch.
   void onBatch(const std::vector<Event>& events) {
-    std::vector<Event> published;
+    published_.clear();
     {
       detail::MutexLock lock(mutex_);
-      std::vector<ConnectionId> affected;
-      for (const Event& event : events) collectAffected(event, affected);
-      detail::makeUnique(affected);
-      std::vector<Watched*> batch;
-      std::vector<ConnectionId> ids;
-      for (ConnectionId id : affected) {
+      affected_.clear();
+      for (const Event& event : events) collectAffected(event, affected_);
+      detail::makeUnique(affected_);
+      batch_.clear();
+      batch_ids_.clear();
+      for (ConnectionId id : affected_) {
         auto it = watched_.find(id);
         if (it == watched_.end()) continue;
-        batch.push_back(&it->second);
-        ids.push_back(id);
+        batch_.push_back(&it->second);
+        batch_ids_.push_back(id);
       }
-      if (batch.empty()) return;
-      counters_.evaluations += batch.size();
-      auto states = evaluate(batch);
+      if (batch_.empty()) return;
+      counters_.evaluations += batch_.size();
+      auto states = evaluate(batch_);
       if (!states) {
         ++counters_.lookupFailures;
         return;
       }
       const auto now = std::chrono::system_clock::now();
-      for (size_t i = 0; i < batch.size(); ++i) {
+      for (size_t i = 0; i < batch_.size(); ++i) {
         ConnectionState& current = (*states)[i];
-        if (current == batch[i]->state) continue;
-        published.push_back(Event{++sequence_, now, ConnectionEvent{ids[i], batch[i]->target, current, batch[i]->state}});
-        batch[i]->state = std::move(current);
-        updateDependencies(ids[i], *batch[i]);
+        Watched& watched = *batch_[i];
+        if (current == watched.state) continue;
+        // What the index keys on besides the target: the output link, the chosen source, and the
+        // links holding the local address (which only change along with the reason).
+        const bool moved = current.linkIndex != watched.state.linkIndex || current.source != watched.state.source ||
+                           current.reason != watched.state.reason;
+        published_.push_back(Event{++sequence_, now, ConnectionEvent{batch_ids_[i], watched.target, current, {}}});
+        std::get<ConnectionEvent>(published_.back().payload).previous = std::exchange(watched.state, std::move(current));
+        if (moved) updateDependencies(batch_ids_[i], watched);
       }
     }
-    registry_->publish(published);
+    registry_->publish(published_);
+    published_.clear();
   }
 
   // Keeps links_/local_addresses_ equal to the mirror and lists the connections `event` can affect.
@@ -238,25 +245,21 @@ class ConnectionMonitor::Impl {
   }
 
   // Asks the kernel about every connection in `batch` (one batched lookup, identical questions
-  // asked once) and classifies the answers against the mirror.
+  // asked once) and classifies the answers against the mirror. Works in scratch_, whose buffers
+  // keep their capacity between batches: 10,000 connections re-evaluated after one change would
+  // otherwise allocate and free megabytes each time (measured: freeing them made glibc return the
+  // memory to the kernel and fault it back in, +30 ms per change at 10,000 pairs).
   Result<std::vector<ConnectionState>> evaluate(const std::vector<Watched*>& batch) NETMON_REQUIRES(mutex_) {
-    struct Pending {
-      detail::ConnectionFacts facts;
-      detail::RouteQuery query;
-      bool ask = false;
-    };
-    std::vector<Pending> pending(batch.size());
-    std::vector<detail::RouteQuery> queries;
-    std::map<std::tuple<IpAddress, IpAddress, int>, size_t> asked;
-    const auto ask = [&](const detail::RouteQuery& query) {
-      auto [it, inserted] = asked.try_emplace(std::tuple{query.destination, query.source, query.outputLink}, queries.size());
-      if (inserted) queries.push_back(query);
-      return it->second;
-    };
-    std::vector<size_t> answer_slot(batch.size(), 0);
+    Scratch& scratch = scratch_;
+    scratch.facts.assign(batch.size(), detail::ConnectionFacts{});
+    scratch.queries.clear();
+    scratch.retry.clear();
+    scratch.retry_of.clear();
+    scratch.asked.clear();
+    scratch.answer_slot.assign(batch.size(), kNotAsked);
     for (size_t i = 0; i < batch.size(); ++i) {
       const ConnectionTarget& target = batch[i]->target;
-      detail::ConnectionFacts& facts = pending[i].facts;
+      detail::ConnectionFacts& facts = scratch.facts[i];
       const bool wants_interface = !target.interfaceName.empty() || target.interfaceIndex > 0;
       const int bound = boundLink(target);
       facts.interfaceExists = !wants_interface || bound != 0;
@@ -269,33 +272,34 @@ class ConnectionMonitor::Impl {
         facts.localLinkIndex = facts.localPresent ? (bound && holders.count(bound) ? bound : *holders.begin()) : 0;
       }
       if (!facts.interfaceExists || !facts.localPresent) continue;  // decided without the kernel
-      pending[i].query = detail::RouteQuery{target.remote, target.local, bound};
-      pending[i].ask = true;
-      answer_slot[i] = ask(pending[i].query);
+      const detail::RouteQuery query{target.remote, target.local, bound};
+      auto [it, inserted] = scratch.asked.try_emplace(query, scratch.queries.size());
+      if (inserted) scratch.queries.push_back(query);
+      scratch.answer_slot[i] = it->second;
     }
-    auto answers = lookup_->lookup(queries);
+    auto answers = lookup_->lookup(scratch.queries);
     if (!answers) return tl::unexpected(answers.error());
     // A failure that a bad source also produces: ask again without the source (classification row 3).
-    std::vector<detail::RouteQuery> retry;
-    std::map<size_t, size_t> retry_slot;
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (!pending[i].ask) continue;
-      pending[i].facts.answer = (*answers)[answer_slot[i]];
-      if (pending[i].facts.hasLocal && detail::errorMayBeTheSource(pending[i].facts.answer.error)) {
-        retry_slot[i] = retry.size();
-        retry.push_back(detail::RouteQuery{pending[i].query.destination, IpAddress(), pending[i].query.outputLink});
+      if (scratch.answer_slot[i] == kNotAsked) continue;
+      detail::ConnectionFacts& facts = scratch.facts[i];
+      facts.answer = (*answers)[scratch.answer_slot[i]];
+      if (facts.hasLocal && detail::errorMayBeTheSource(facts.answer.error)) {
+        const detail::RouteQuery& asked = scratch.queries[scratch.answer_slot[i]];
+        scratch.retry_of.emplace_back(i, scratch.retry.size());
+        scratch.retry.push_back(detail::RouteQuery{asked.destination, IpAddress(), asked.outputLink});
       }
     }
-    if (!retry.empty()) {
-      auto without_source = lookup_->lookup(retry);
+    if (!scratch.retry.empty()) {
+      auto without_source = lookup_->lookup(scratch.retry);
       if (!without_source) return tl::unexpected(without_source.error());
-      for (const auto& [i, slot] : retry_slot) pending[i].facts.answerWithoutSource = (*without_source)[slot];
+      for (const auto& [i, slot] : scratch.retry_of) scratch.facts[i].answerWithoutSource = (*without_source)[slot];
     }
     std::vector<ConnectionState> states;
     states.reserve(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
-      detail::ConnectionFacts& facts = pending[i].facts;
-      if (pending[i].ask && facts.answer.error == 0) {
+      detail::ConnectionFacts& facts = scratch.facts[i];
+      if (scratch.answer_slot[i] != kNotAsked && facts.answer.error == 0) {
         auto it = links_.find(facts.answer.outputLink);
         facts.outputLink = it == links_.end() ? nullptr : &it->second;
       }
@@ -315,6 +319,27 @@ class ConnectionMonitor::Impl {
     index_.setDependencies(id, std::move(links), {watched.target.local, watched.state.source});
   }
 
+  struct QueryHash {
+    size_t operator()(const detail::RouteQuery& q) const noexcept {
+      size_t hash = std::hash<int>()(q.outputLink);
+      for (const IpAddress* a : {&q.destination, &q.source}) {
+        hash = hash * 31 + size_t(a->family());
+        for (size_t b = 0; b < a->size(); ++b) hash = hash * 131 + a->data()[b];
+      }
+      return hash;
+    }
+  };
+  static constexpr size_t kNotAsked = SIZE_MAX;
+  // evaluate()'s working memory, kept between calls (guarded by mutex_ with it).
+  struct Scratch {
+    std::vector<detail::ConnectionFacts> facts;
+    std::vector<detail::RouteQuery> queries;
+    std::unordered_map<detail::RouteQuery, size_t, QueryHash> asked;
+    std::vector<size_t> answer_slot;
+    std::vector<detail::RouteQuery> retry;
+    std::vector<std::pair<size_t, size_t>> retry_of;
+  };
+
   std::optional<StatusMonitor> status_;
   const std::unique_ptr<detail::RouteLookup> lookup_ NETMON_PT_GUARDED_BY(mutex_);
   const std::shared_ptr<detail::SubscriptionRegistry> registry_;
@@ -327,6 +352,13 @@ class ConnectionMonitor::Impl {
   ConnectionId next_id_ NETMON_GUARDED_BY(mutex_) = 1;
   uint64_t sequence_ NETMON_GUARDED_BY(mutex_) = 0;
   ConnectionCounters counters_ NETMON_GUARDED_BY(mutex_);
+  Scratch scratch_ NETMON_GUARDED_BY(mutex_);
+  // onBatch()'s events and batch, reused between batches; only the thread handling batches (the
+  // monitor thread, or one process() caller at a time) touches them.
+  std::vector<Event> published_;
+  std::vector<Watched*> batch_ NETMON_GUARDED_BY(mutex_);
+  std::vector<ConnectionId> affected_ NETMON_GUARDED_BY(mutex_);
+  std::vector<ConnectionId> batch_ids_ NETMON_GUARDED_BY(mutex_);
 };
 
 Result<ConnectionMonitor> ConnectionMonitor::create(MonitorOptions options) {

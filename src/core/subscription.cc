@@ -27,16 +27,26 @@ SubscriptionState::SubscriptionState(Executor executor, Callback callback, Event
       queue_limit_(std::max<size_t>(queue_limit, 1)),
       registry_(std::move(registry)) {}
 
-void SubscriptionState::push(const Event& event) {
-  {
-    MutexLock lock(mutex_);
-    if (cancelled_) return;
+void SubscriptionState::push(std::span<const Event> events) {
+  MutexLock lock(mutex_);
+  if (cancelled_) return;
+  bool queued = false;
+  for (const Event& event : events) {
+    if (!mask_.contains(event.kind())) continue;
+    if (queue_.size() >= queue_limit_ && executor_.isInline() && !drain_scheduled_) {
+      // An inline subscriber never falls behind: deliver what is queued before queueing more.
+      drain_scheduled_ = true;
+      postDrain(lock);
+      if (cancelled_) return;
+    }
     if (queue_.size() >= queue_limit_) coalesceOnOverflow();
     queue_.push_back(event);
-    if (drain_scheduled_) return;
-    drain_scheduled_ = true;
-    postDrain(lock);
+    queued = true;
   }
+  // One drain for the whole batch: an inline executor runs it right here, after the batch is queued.
+  if (!queued || drain_scheduled_) return;
+  drain_scheduled_ = true;
+  postDrain(lock);
 }
 
 void SubscriptionState::postDrain(MutexLock& lock) {
@@ -191,11 +201,7 @@ void SubscriptionRegistry::publish(const std::vector<Event>& events) {
     targets = subscriptions_;
   }
   // Pushing outside the registry lock: an inline callback may subscribe or unsubscribe.
-  for (const auto& target : targets) {
-    for (const auto& event : events) {
-      if (target->mask().contains(event.kind())) target->push(event);
-    }
-  }
+  for (const auto& target : targets) target->push(events);
 }
 
 void SubscriptionRegistry::close() {

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <memory>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -23,8 +24,9 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
                     std::weak_ptr<SubscriptionRegistry> registry);
 
   EventMask mask() const { return mask_; }
-  // Queues `event` and makes sure a drain is scheduled. Any thread.
-  void push(const Event& event) NETMON_EXCLUDES(mutex_);
+  // Queues the events this subscription's mask selects and makes sure a drain is scheduled. Any
+  // thread.
+  void push(std::span<const Event> events) NETMON_EXCLUDES(mutex_);
   // Stops delivery; waits for a callback running on another thread. Idempotent.
   void cancel() NETMON_EXCLUDES(mutex_);
   bool cancelled() const NETMON_EXCLUDES(mutex_);

@@ -66,6 +66,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Replies read per recvmmsg() call.
+constexpr size_t kRepliesPerRead = 64;
+
 // nlmsghdr + rtmsg + RTA_DST + RTA_SRC (IPv6) + RTA_OIF.
 constexpr size_t kMaxRequestBytes = NLMSG_ALIGN(sizeof(nlmsghdr)) + NLMSG_ALIGN(sizeof(rtmsg)) +
                                     2 * MNL_ALIGN(MNL_ATTR_HDRLEN + 16) + MNL_ALIGN(MNL_ATTR_HDRLEN + 4);
@@ -254,41 +257,14 @@ Result<RtnlRouteLookup::Outcome> RtnlRouteLookup::collect(std::span<const RouteQ
                                                           std::vector<RouteAnswer>& answers) {
   const auto deadline = Clock::now() + limits_.batchTimeout;
   bool lost = false;
-  while (batch.unanswered > 0) {
-    auto received = socket_.receive();
-    if (!received && isAgain(received.error().code.value())) {
-      // rtnetlink answers inside send(): after an overrun nothing more is coming. Otherwise wait
-      // out the rest of the deadline (a kernel that answers asynchronously).
-      if (lost) return Outcome::Overrun;
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) {
-        ++counters_.timeouts;
-        return Outcome::TimedOut;
-      }
-      socket_.setReceiveTimeout(static_cast<int>(left.count()));
-      received = socket_.receive(/*wait=*/true);
-      if (!received && isAgain(received.error().code.value())) {
-        ++counters_.timeouts;
-        return Outcome::TimedOut;
-      }
-    }
-    if (!received) {
-      if (received.error().code.value() == ENOBUFS) {
-        // Replies were dropped; those still queued are read before the rest is sent again.
-        ++counters_.overruns;
-        lost = true;
-        continue;
-      }
-      return tl::unexpected(received.error());
-    }
-    const NetlinkSocket::Datagram& datagram = *received;
+  const auto handleDatagram = [&](const NetlinkSocket::Datagram& datagram) {
     if (!datagram.fromKernel) {
       ++counters_.foreignDropped;
-      continue;
+      return;
     }
-    if (datagram.truncated) {  // its replies are gone (the buffer has grown for the resend)
+    if (datagram.truncated) {  // its replies are gone
       lost = true;
-      continue;
+      return;
     }
     // Walk the messages with the same checks as parse.cc (header fits, nlmsg_len within the
     // datagram); each message is then parsed alone, so its sequence number is known.
@@ -304,6 +280,42 @@ Result<RtnlRouteLookup::Outcome> RtnlRouteLookup::collect(std::span<const RouteQ
       if (!handleMessage(bytes.subspan(offset, header.nlmsg_len), queries, batch, answers)) lost = true;
       offset += std::min<size_t>(NLMSG_ALIGN(header.nlmsg_len), bytes.size() - offset);
     }
+  };
+  while (batch.unanswered > 0) {
+    // Each reply is its own small datagram: read them many per system call (recvmmsg). One
+    // recvmsg per reply cost 2.0 us a lookup against 0.7 us this way (bench/, 10,000 lookups).
+    auto many = socket_.receiveMany(kRepliesPerRead);
+    if (many) {
+      for (const NetlinkSocket::Datagram& datagram : *many) handleDatagram(datagram);
+      continue;
+    }
+    const int error = many.error().code.value();
+    if (isAgain(error)) {
+      // rtnetlink answers inside send(): after an overrun nothing more is coming. Otherwise wait
+      // out the rest of the deadline (a kernel that answers asynchronously).
+      if (lost) return Outcome::Overrun;
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) {
+        ++counters_.timeouts;
+        return Outcome::TimedOut;
+      }
+      socket_.setReceiveTimeout(static_cast<int>(left.count()));
+      auto received = socket_.receive(/*wait=*/true);
+      if (received) {
+        handleDatagram(*received);
+        continue;
+      }
+      if (isAgain(received.error().code.value())) {
+        ++counters_.timeouts;
+        return Outcome::TimedOut;
+      }
+      if (received.error().code.value() != ENOBUFS) return tl::unexpected(received.error());
+    } else if (error != ENOBUFS) {
+      return tl::unexpected(many.error());
+    }
+    // ENOBUFS: replies were dropped; those still queued are read before the rest is sent again.
+    ++counters_.overruns;
+    lost = true;
   }
   return lost ? Outcome::Overrun : Outcome::Complete;
 }

@@ -106,4 +106,39 @@ Result<NetlinkSocket::Datagram> NetlinkSocket::receive(bool wait) {
   return datagram;
 }
 
+Result<std::span<const NetlinkSocket::Datagram>> NetlinkSocket::receiveMany(size_t max) {
+  max = std::max<size_t>(1, max);
+  many_buffer_.resize(max * kManyDatagramBytes);
+  std::vector<sockaddr_nl> senders(max);
+  std::vector<iovec> iovs(max);
+  std::vector<mmsghdr> messages(max);
+  for (size_t i = 0; i < max; ++i) {
+    iovs[i] = iovec{many_buffer_.data() + i * kManyDatagramBytes, kManyDatagramBytes};
+    messages[i] = mmsghdr{};
+    messages[i].msg_hdr.msg_name = &senders[i];
+    messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_nl);
+    messages[i].msg_hdr.msg_iov = &iovs[i];
+    messages[i].msg_hdr.msg_iovlen = 1;
+  }
+  int count;
+  do {
+    count = recvmmsg(fd(), messages.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
+  } while (count < 0 && errno == EINTR);
+  if (count < 0) return makeError(errno, "receive rtnetlink messages");
+  many_.clear();
+  for (int i = 0; i < count; ++i) {
+    const msghdr& header = messages[size_t(i)].msg_hdr;
+    Datagram datagram;
+    datagram.fromKernel = header.msg_namelen == sizeof(sockaddr_nl) && senders[size_t(i)].nl_pid == 0;
+    size_t length = messages[size_t(i)].msg_len;
+    if ((header.msg_flags & MSG_TRUNC) || length > kManyDatagramBytes) {
+      datagram.truncated = true;
+      length = 0;
+    }
+    datagram.bytes = std::span<const uint8_t>(many_buffer_.data() + size_t(i) * kManyDatagramBytes, length);
+    many_.push_back(datagram);
+  }
+  return std::span<const Datagram>(many_);
+}
+
 }  // namespace netmon::rtnl

@@ -42,10 +42,19 @@ class NetlinkSocket {
   Result<Datagram> receive(bool wait = false);
   void setReceiveTimeout(int milliseconds);
 
+  // Up to `max` queued datagrams in one system call (recvmmsg), without blocking; each at most
+  // kManyDatagramBytes long (a longer one is reported truncated and its bytes dropped). For many
+  // small replies (route lookups), where one recvmsg per datagram would cost more than the
+  // kernel's work. The spans stay valid until the next receive call. Errors as receive().
+  static constexpr size_t kManyDatagramBytes = 4096;
+  Result<std::span<const Datagram>> receiveMany(size_t max);
+
  private:
   explicit NetlinkSocket(mnl_socket* socket);
   mnl_socket* socket_ = nullptr;
   std::vector<uint8_t> buffer_;
+  std::vector<uint8_t> many_buffer_;
+  std::vector<Datagram> many_;
 };
 
 }  // namespace netmon::rtnl
