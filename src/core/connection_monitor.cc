@@ -122,6 +122,7 @@ class ConnectionMonitor::Impl {
     std::vector<Connection> all;
     all.reserve(watched_.size());
     for (const auto& [id, watched] : watched_) all.push_back(Connection{id, watched.target, watched.state});
+    std::sort(all.begin(), all.end(), [](const Connection& a, const Connection& b) { return a.id < b.id; });
     return all;
   }
 
@@ -344,7 +345,7 @@ class ConnectionMonitor::Impl {
   const std::unique_ptr<detail::RouteLookup> lookup_ NETMON_PT_GUARDED_BY(mutex_);
   const std::shared_ptr<detail::SubscriptionRegistry> registry_;
   detail::Mutex mutex_;
-  std::map<ConnectionId, Watched> watched_ NETMON_GUARDED_BY(mutex_);
+  std::unordered_map<ConnectionId, Watched> watched_ NETMON_GUARDED_BY(mutex_);
   detail::ConnectionIndex index_ NETMON_GUARDED_BY(mutex_);
   std::multimap<std::string, ConnectionId> by_interface_name_ NETMON_GUARDED_BY(mutex_);
   std::map<int, Link> links_ NETMON_GUARDED_BY(mutex_);
