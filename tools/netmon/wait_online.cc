@@ -3,23 +3,20 @@
 // systemd-networkd-wait-online's where the meaning is the same, but the answer comes from the
 // kernel (links, addresses, routes), so it works whatever manages the network.
 //
-// No polling: the monitor runs in External threading mode and poll() blocks on its fd and on a
-// signalfd for SIGINT/SIGTERM, with the time left until the deadline as poll's timeout. An inline
-// subscription to link, address, reachability and resync events marks the condition stale; it is
-// re-evaluated once per process() batch that delivered one. Route churn that leaves reachability
-// as it was (a full BGP table) therefore costs one process() call and no evaluation.
-#include <poll.h>
+// No polling: the monitor runs in External threading mode in the shared EventLoop (event_loop.h),
+// whose poll() blocks on its fd and on a signalfd for SIGINT/SIGTERM, with the time left until the
+// deadline as poll's timeout. An inline subscription to link, address, reachability and resync
+// events marks the condition stale; it is re-evaluated once per process() batch that delivered one.
+// Route churn that leaves reachability as it was (a full BGP table) therefore costs one process()
+// call and no evaluation.
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <climits>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +27,7 @@
 #include <tl/expected.hpp>
 
 #include "common.h"
+#include "event_loop.h"
 #include "output/writer.h"
 
 namespace netmon::cli {
@@ -370,28 +368,17 @@ std::optional<Goal> makeGoal(const GlobalOptions& global, const WaitOptions& opt
 int runWaitOnline(const GlobalOptions& global, const WaitOptions& options) {
   const Clock::time_point start = Clock::now();
   const double timeoutSeconds = *parseTimeout(options.timeout);  // validated by CLI11
-  const bool forever = timeoutSeconds == 0;
-  const Clock::time_point deadline =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeoutSeconds));
+  std::optional<Clock::time_point> deadline;
+  if (timeoutSeconds > 0)
+    deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeoutSeconds));
 
   const std::optional<Goal> goal = makeGoal(global, options);
   if (!goal) return kExitUsage;
   const std::string goalText = describe(*goal);
 
-  // SIGINT/SIGTERM arrive on a signalfd so the exit names what was missing. Blocked before the
-  // monitor exists, so any thread it makes inherits the mask.
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  if (int error = pthread_sigmask(SIG_BLOCK, &mask, nullptr); error != 0)
-    return fail(fmt::format("block signals: {}", std::strerror(error)));
-  const int signals = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (signals < 0) return fail(fmt::format("signalfd: {}", std::strerror(errno)));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closeSignals{signals};
+  // SIGINT/SIGTERM arrive on a signalfd, so the exit can name what was missing.
+  auto signals = TerminationSignals::block();
+  if (!signals) return fail(signals.error().message());
 
   MonitorOptions monitorOptions = makeMonitorOptions(global);
   monitorOptions.threading = MonitorOptions::Threading::External;
@@ -412,55 +399,52 @@ int runWaitOnline(const GlobalOptions& global, const WaitOptions& options) {
   const auto elapsed = [&start] { return std::chrono::duration<double>(Clock::now() - start).count(); };
 
   Assessment assessment;
+  // True once the goal is met; announces the wait the first time it is not.
   bool announced = false;
-  pollfd fds[2] = {{monitor->fd(), POLLIN, 0}, {signals, POLLIN, 0}};
-  for (;;) {
-    if (stale) {
-      stale = false;
-      // Not held across process(): a held snapshot makes the next route change copy the table.
-      assessment = assess(*goal, *monitor->snapshot());
-      if (assessment.met) {
-        say(fmt::format("ready after {:.3f} s: {}", elapsed(), join(assessment.satisfied, "; ")));
-        return kExitOk;
-      }
-      if (!announced) {
-        announced = true;
-        say(fmt::format("waiting {} for {}; missing: {}",
-                        forever ? "without a timeout" : "up to " + secondsText(timeoutSeconds), goalText,
-                        join(assessment.missing, "; ")));
-      }
+  const auto met = [&]() {
+    if (!stale) return false;
+    stale = false;
+    // Not held across process(): a held snapshot makes the next route change copy the table.
+    assessment = assess(*goal, *monitor->snapshot());
+    if (!assessment.met && !announced) {
+      announced = true;
+      say(fmt::format("waiting {} for {}; missing: {}",
+                      deadline ? "up to " + secondsText(timeoutSeconds) : "without a timeout", goalText,
+                      join(assessment.missing, "; ")));
     }
+    return assessment.met;
+  };
 
-    int waitMs = -1;
-    if (!forever) {
-      const auto left = deadline - Clock::now();
-      if (left <= Clock::duration::zero()) {
-        fail(fmt::format("timed out after {} waiting for {}; missing: {}", secondsText(timeoutSeconds), goalText,
-                         join(assessment.missing, "; ")));
-        return kExitFailure;
-      }
-      // Rounded up: waking a moment early would only loop once more.
-      const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-      waitMs = ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-    }
-    if (::poll(fds, 2, waitMs) < 0) {
-      if (errno == EINTR) continue;
-      return fail(fmt::format("poll: {}", std::strerror(errno)));
-    }
-    if (fds[1].revents != 0) {
-      signalfd_siginfo info{};
-      const ssize_t got = ::read(signals, &info, sizeof info);
-      const std::string name = got == static_cast<ssize_t>(sizeof info) ? signalName(info.ssi_signo) : "a signal";
-      fail(fmt::format("interrupted by {} after {:.3f} s waiting for {}; missing: {}", name, elapsed(), goalText,
-                       join(assessment.missing, "; ")));
-      return kExitFailure;
-    }
-    if (fds[0].revents & POLLNVAL) return fail("poll: monitor descriptor is not open");
-    if (fds[0].revents != 0) {
-      auto handled = monitor->process();
-      if (!handled) return fail(handled.error().message());
-    }
+  LoopEnd end = LoopEnd::Done;
+  if (!met()) {
+    // Without `out`: a reader of stdout that went away does not end the wait.
+    const EventLoop loop{.monitorFd = monitor->fd(),
+                         .process = [&monitor] { return monitor->process(); },
+                         .signalFd = signals->fd(),
+                         .out = nullptr,
+                         .deadline = deadline,
+                         .done = met};
+    auto ended = loop.run();
+    if (!ended) return fail(ended.error().message());
+    end = *ended;
   }
+  const std::string missing = join(assessment.missing, "; ");
+  switch (end) {
+    case LoopEnd::Done:
+      say(fmt::format("ready after {:.3f} s: {}", elapsed(), join(assessment.satisfied, "; ")));
+      return kExitOk;
+    case LoopEnd::Deadline:
+      return fail(fmt::format("timed out after {} waiting for {}; missing: {}", secondsText(timeoutSeconds), goalText,
+                              missing));
+    case LoopEnd::Signal:
+    case LoopEnd::ReaderGone:  // not watched (no `out`)
+      break;
+  }
+  // The loop leaves the signal queued on the signalfd: read it to name it.
+  signalfd_siginfo info{};
+  const bool named = ::read(signals->fd(), &info, sizeof info) == static_cast<ssize_t>(sizeof info);
+  return fail(fmt::format("interrupted by {} after {:.3f} s waiting for {}; missing: {}",
+                          named ? signalName(info.ssi_signo) : "a signal", elapsed(), goalText, missing));
 }
 
 }  // namespace
