@@ -9,7 +9,7 @@
 #   bad arguments → 2 (runs unprivileged too); -i with a min (and max) state; an -i link that
 #   appears later; never online → 1 at --timeout 1; a default route added while waiting → 0, with
 #   the latency from `ip route add` returning to wait-online's exit; already online → 0 at once;
-#   --ipv6 while IPv4 is online; --any; SIGTERM → 1.
+#   --ipv6 while IPv4 is online; --any; --remote behind a blackhole, then reachable; SIGTERM → 1.
 # Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and `ip netns`; skips (77) otherwise. Touches nothing
 # outside its own namespaces. Every netmon run is bounded by `timeout`.
 set -u
@@ -92,6 +92,8 @@ expect_usage_error_with "not a valid interface name" -i a/b
 expect_usage_error_with "not a valid interface name" -i sixteen-chars-xx
 expect_usage_error_with "above maximum state" -i eth0:routable:carrier
 expect_usage_error_with "matches --ignore" -i eth0 --ignore 'eth*'
+expect_usage_error_with "'1.2.3' is not an IP address" --remote 1.2.3
+expect_usage_error_with "needs a scope" --remote fe80::1
 expect_usage_error --bogus
 expect_usage_error --timeout
 
@@ -239,6 +241,22 @@ run -i veth2:routable -i late0:routable --timeout 1
 [[ $rc -eq 1 ]] || fail "both of veth2, late0 routable: exit $rc, expected 1: $(out)"
 has 'missing: late0 is degraded' <"$tmp/err" && ! has 'veth2 is' <"$tmp/err" ||
   fail "all of veth2, late0: timeout message should name late0 only: $(cat "$tmp/err")"
+
+# ─── --remote: the connection monitor's answer (the kernel's route lookup) ───────────────────
+run --remote fe80::1%nosuch0
+[[ $rc -eq 2 ]] && has 'nosuch0' <"$tmp/err" || fail "--remote scoped to a missing interface: exit $rc, expected 2: $(out)"
+ip -n "$ns" route add blackhole 203.0.113.0/24 || die "blackhole route"
+run --remote 203.0.113.9 --timeout 1
+[[ $rc -eq 1 ]] || fail "--remote behind a blackhole: exit $rc, expected 1: $(out)"
+has '203.0.113.9 unreachable (blackhole)' <"$tmp/err" || fail "--remote: timeout message does not name the blackhole: $(out)"
+start_waiting --remote 203.0.113.9 --remote 192.0.2.1
+has 'for 203.0.113.9 reachable and 192.0.2.1 reachable' <"$tmp/bg.out" || fail "--remote: waiting line: $(cat "$tmp/bg.out")"
+change ip -n "$ns" route del blackhole 203.0.113.0/24
+finish
+[[ $rc -eq 0 ]] || fail "--remote after the blackhole went: exit $rc, expected 0: $(cat "$tmp/bg.out" "$tmp/bg.err")"
+has '203.0.113.9 reachable: via 192.0.2.1 dev veth0' <"$tmp/bg.out" || fail "--remote: success line: $(cat "$tmp/bg.out")"
+[[ $ms -lt 1000 ]] || fail "--remote exited $ms ms after the blackhole route was deleted"
+latencies+=("--remote $(us_text)")
 
 # ─── SIGTERM while waiting: exit 1, naming what was missing ──────────────────────────────────
 start_waiting -i nosuch0

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <memory>
@@ -28,6 +29,7 @@
 
 #include "common.h"
 #include "event_loop.h"
+#include "netmon/connection_monitor.h"
 #include "output/writer.h"
 
 namespace netmon::cli {
@@ -46,6 +48,7 @@ struct WaitOptions {
   bool ipv6 = false;
   bool any = false;
   bool quiet = false;
+  std::vector<std::string> remotes;
 };
 
 // ─── Parsing the arguments ───────────────────────────────────────────────────────────────────
@@ -130,6 +133,13 @@ tl::expected<InterfaceSpec, std::string> parseInterface(std::string_view text) {
   return spec;
 }
 
+// "198.51.100.7", "2001:db8::1", "fe80::1%eth0": what `netmon reach` accepts as REMOTE.
+tl::expected<ConnectionTarget, std::string> parseRemote(std::string_view text) {
+  auto target = ConnectionTarget::parse(text);
+  if (!target) return tl::unexpected(target.error().detail);
+  return *target;
+}
+
 template <class Parse>
 CLI::Validator validator(Parse parse, std::string name) {
   return CLI::Validator(
@@ -153,10 +163,12 @@ CLI::Validator validator(Parse parse, std::string name) {
 //                               with -4/-6 it also holds a usable address of that family (routable
 //                               scope when MIN is routable) — systemd's per-link address check
 //   -o MIN[:MAX] without -i     at least one link that is neither loopback nor ignored is in range
-//   -i or -o with               both: the interface condition and reachability >= LEVEL as above
+//   --remote ADDRESS ...        each remote is reachable: the kernel's route lookup finds a usable
+//                               route through a link with carrier (netmon reach's answer)
+//   -i, -o or --remote with     all of them: the interface/remote conditions and reachability >= LEVEL
 //     --reachability LEVEL
 //
-// The interface conditions replace the reachability default, as -i replaces systemd's default, so
+// The interface and remote conditions replace the reachability default, as -i replaces systemd's default, so
 // that `-i eth0:carrier` works on a LAN without a route to the Internet. An -i link that does not
 // exist yet is waited for. An -i name matching an --ignore glob is dropped (with a warning).
 struct Goal {
@@ -166,6 +178,7 @@ struct Goal {
   };
   std::vector<Interface> interfaces;  // -i
   std::optional<StateRange> anyLink;  // -o without -i
+  std::vector<ConnectionTarget> remotes;  // --remote
   bool anyInterface = false;          // --any
   bool ipv4 = false;                  // -4
   bool ipv6 = false;                  // -6
@@ -224,6 +237,7 @@ std::string describe(const Goal& goal) {
     parts.push_back(goal.anyInterface && links.size() > 1 ? "one of " + join(links, ", ") : join(links, " and "));
   }
   if (goal.anyLink) parts.push_back("a link that is " + linkGoalText(goal, *goal.anyLink));
+  for (const ConnectionTarget& remote : goal.remotes) parts.push_back(remote.toString() + " reachable");
   if (goal.reachabilityRequired) parts.push_back(reachabilityGoalText(goal));
   return join(parts, " and ");
 }
@@ -316,10 +330,24 @@ void assessReachability(const Goal& goal, const Snapshot& snapshot, Assessment& 
   }
 }
 
-Assessment assess(const Goal& goal, const Snapshot& snapshot) {
+// `connections`: the watched remotes' current answers (ConnectionMonitor::connections()).
+void assessRemotes(const std::vector<Connection>& connections, Assessment& result) {
+  for (const Connection& connection : connections) {
+    std::string text = connection.target.toString() + " " + connection.state.explanation();
+    if (connection.state.reachable) {
+      result.satisfied.push_back(std::move(text));
+    } else {
+      result.met = false;
+      result.missing.push_back(std::move(text));
+    }
+  }
+}
+
+Assessment assess(const Goal& goal, const Snapshot& snapshot, const std::vector<Connection>& remotes) {
   Assessment result;
   if (!goal.interfaces.empty()) assessInterfaces(goal, snapshot, result);
   if (goal.anyLink) assessAnyLink(goal, snapshot, result);
+  assessRemotes(remotes, result);
   if (goal.reachabilityRequired) assessReachability(goal, snapshot, result);
   return result;
 }
@@ -361,7 +389,9 @@ std::optional<Goal> makeGoal(const GlobalOptions& global, const WaitOptions& opt
   }
   for (const std::string& name : dropped) fail(fmt::format("--interface {} matches --ignore, ignoring", name));
   if (options.interfaces.empty() && defaultRange) goal.anyLink = defaultRange;
-  goal.reachabilityRequired = options.reachabilityGiven || (goal.interfaces.empty() && !goal.anyLink);
+  for (const std::string& text : options.remotes) goal.remotes.push_back(*parseRemote(text));  // validated by CLI11
+  goal.reachabilityRequired =
+      options.reachabilityGiven || (goal.interfaces.empty() && !goal.anyLink && goal.remotes.empty());
   return goal;
 }
 
@@ -382,14 +412,42 @@ int runWaitOnline(const GlobalOptions& global, const WaitOptions& options) {
 
   MonitorOptions monitorOptions = makeMonitorOptions(global);
   monitorOptions.threading = MonitorOptions::Threading::External;
-  auto monitor = StatusMonitor::create(std::move(monitorOptions));
-  if (!monitor) return fail(monitor.error().message());
+  // Remotes need the connection monitor (a kernel route lookup socket besides the status monitor);
+  // without them the status monitor alone will do.
+  std::optional<ConnectionMonitor> connections;
+  std::optional<StatusMonitor> statusOnly;
+  StatusMonitor* monitor = nullptr;
+  if (!goal->remotes.empty()) {
+    auto created = ConnectionMonitor::create(std::move(monitorOptions));
+    if (!created) return fail(created.error().message());
+    connections.emplace(std::move(*created));
+    monitor = &connections->statusMonitor();
+  } else {
+    auto created = StatusMonitor::create(std::move(monitorOptions));
+    if (!created) return fail(created.error().message());
+    statusOnly.emplace(std::move(*created));
+    monitor = &*statusOnly;
+  }
 
   // Inline: runs inside process() on this thread, so a plain flag will do.
   bool stale = true;
   Subscription subscription = monitor->subscribe(
       Executor::inlineOnMonitorThread(), [&stale](const Event&) { stale = true; },
       EventMask(EventKind::Link) | EventKind::Address | EventKind::Reachability | EventKind::Resync);
+  Subscription remoteSubscription;
+  if (connections) {
+    remoteSubscription =
+        connections->subscribe(Executor::inlineOnMonitorThread(), [&stale](const Event&) { stale = true; });
+    for (const ConnectionTarget& remote : goal->remotes) {
+      auto added = connections->add(remote);
+      if (!added) {
+        // The remote names an interface or address this host does not have: a bad argument.
+        const int code = added.error().code.value();
+        fail("--remote " + remote.toString() + ": " + added.error().detail);
+        return code == EINVAL || code == ENODEV || code == EADDRNOTAVAIL ? kExitUsage : kExitFailure;
+      }
+    }
+  }
 
   LineWriter& out = standardOutput();
   const auto say = [&](const std::string& line) {
@@ -405,7 +463,7 @@ int runWaitOnline(const GlobalOptions& global, const WaitOptions& options) {
     if (!stale) return false;
     stale = false;
     // Not held across process(): a held snapshot makes the next route change copy the table.
-    assessment = assess(*goal, *monitor->snapshot());
+    assessment = assess(*goal, *monitor->snapshot(), connections ? connections->connections() : std::vector<Connection>{});
     if (!assessment.met && !announced) {
       announced = true;
       say(fmt::format("waiting {} for {}; missing: {}",
@@ -487,10 +545,16 @@ Command waitOnlineCommand(CLI::App& parent) {
             return fmt::format("unknown reachability '{}' (expected local, site or online)", word);
           },
           "", "LEVEL"));
+  app->add_option("--remote", options->remotes,
+                  "Wait until this remote is reachable, as `netmon reach` answers it: the kernel's route lookup "
+                  "finds a route through a link with carrier (repeatable; all must be reachable)")
+      ->type_name("ADDRESS")
+      ->allow_extra_args(false)
+      ->check(validator(parseRemote, "ADDRESS"));
   app->add_flag("-q,--quiet", options->quiet,
                 "Print nothing on stdout; a timeout or an interruption is still reported on stderr");
   app->footer(
-      "Without --interface or -o it waits for reachability (default: online, from IPv4 or IPv6). Unless --quiet, "
+      "Without --interface, -o or --remote it waits for reachability (default: online, from IPv4 or IPv6). Unless --quiet, "
       "it prints one line of what it waits for and what is missing, and on success one line of what satisfied "
       "it. At the timeout, or on SIGINT/SIGTERM, it prints one line on stderr naming what was still missing and "
       "exits 1. Bad arguments exit 2. An --interface that does not exist yet is waited for. The global --ignore "
