@@ -15,43 +15,9 @@
 # outside its own namespaces. Checks JSON with bash and sed only (no python3 or jq needed).
 set -u
 netmon=${1:?usage: reach.sh PATH-TO-NETMON}
-ns=nmreach-$$
-peer=nmreach-$$-peer
-tmp=$(mktemp -d)
-watcher=
-failures=0
+source "$(dirname "$0")/lib/namespaces.bash" nmreach
 
-cleanup() {
-  if [[ -n $watcher ]]; then kill -KILL "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; fi
-  ip netns del "$ns" 2>/dev/null
-  ip netns del "$peer" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-skip() {
-  echo "SKIP: $*"
-  exit 77
-}
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-die() {
-  echo "FAIL: $*"
-  exit 1
-}
-
-[[ $(id -u) -eq 0 ]] || skip "needs CAP_NET_ADMIN (run as root)"
-command -v ip >/dev/null || skip "needs CAP_NET_ADMIN and iproute2 (ip netns)"
-ip netns add "$ns" 2>/dev/null || skip "needs CAP_NET_ADMIN: ip netns add failed"
-ip netns add "$peer" || die "ip netns add $peer"
-
-# No IPv6 DAD: new links would otherwise hold tentative addresses for 1-2 s.
-for n in "$ns" "$peer"; do
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 ||
-    die "sysctl accept_dad in $n"
-done
+create_namespaces
 ip -n "$ns" link set lo up || die "lo up"
 ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth pair"
 ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
@@ -61,15 +27,6 @@ ip -n "$ns" link set veth0 up || die "veth0 up"
 ip -n "$ns" route add 198.51.100.0/24 via 192.0.2.1 dev veth0 || die "route 198.51.100.0/24"
 ip -n "$ns" route add blackhole 203.0.113.0/25 || die "blackhole 203.0.113.0/25"
 
-# wait_for_output SECONDS FILE COMMAND...: re-runs COMMAND each time FILE gains a line (tail -f
-# wakes on the write; no fixed sleep) until it succeeds; false at the deadline.
-wait_for_output() {
-  local seconds=$1 file=$2
-  shift 2
-  "$@" && return 0
-  while IFS= read -r _; do "$@" && return 0; done < <(timeout "$seconds" tail -n +1 -f "$file")
-  "$@"
-}
 veth0_has_carrier() { ip -n "$ns" link show veth0 | grep -q 'LOWER_UP'; }
 # Link notifications go to a file first, so a change between the check and the wait is not missed.
 ip -n "$ns" monitor link >"$tmp/links.mon" 2>&1 &
@@ -153,7 +110,7 @@ expect_usage_error "missing REMOTE"
 
 # 4. --watch --json
 "$netmon" --netns "$ns" reach 198.51.100.10 --watch --json >"$tmp/watch.out" 2>"$tmp/watch.err" </dev/null &
-watcher=$!
+background=$!
 initial_printed() { grep -F '"reachable":true' "$tmp/watch.out" | grep -qF '"interface":"veth0"'; }
 wait_for_output 10 "$tmp/watch.out" initial_printed ||
   die "reach --watch printed no initial answer: $(cat "$tmp/watch.out" "$tmp/watch.err")"
@@ -169,14 +126,14 @@ grep -F '"reason":"link-down"' "$tmp/watch.out" | grep -F '"type":"connection"' 
 grep -F '"reason":"link-down"' "$tmp/watch.out" | grep -oE '"previous":\{[^{}]*\}' | has '"reachable":true' ||
   fail "reach --watch: the change line's previous answer is not the reachable one: $(cat "$tmp/watch.out")"
 
-kill -TERM "$watcher"
+kill -TERM "$background"
 # A deadline, not a delay: the watchdog only fires if reach hangs after SIGTERM.
-{ sleep 10 && kill -KILL "$watcher" 2>/dev/null; } &
+{ sleep 10 && kill -KILL "$background" 2>/dev/null; } &
 watchdog=$!
-wait "$watcher"
+wait "$background"
 rc=$?
 kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
-watcher=
+background=
 [[ $rc -ne 137 ]] || fail "reach --watch did not exit within 10 s of SIGTERM"
 [[ $rc -eq 1 ]] || fail "reach --watch exited $rc after SIGTERM, expected 1 (the last answer: link-down): $(cat "$tmp/watch.err")"
 bad_lines=$(grep -cvE '^\{.*\}$' "$tmp/watch.out")

@@ -10,43 +10,9 @@
 # outside its own namespaces. Checks JSON with bash and sed only (no python3 or jq needed).
 set -u
 netmon=${1:?usage: status_netns.sh PATH-TO-NETMON}
-ns=nmcli-$$
-peer=nmcli-$$-peer
-tmp=$(mktemp -d)
-watcher=
-failures=0
+source "$(dirname "$0")/lib/namespaces.bash" nmcli
 
-cleanup() {
-  if [[ -n $watcher ]]; then kill -KILL "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; fi
-  ip netns del "$ns" 2>/dev/null
-  ip netns del "$peer" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-skip() {
-  echo "SKIP: $*"
-  exit 77
-}
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-die() {
-  echo "FAIL: $*"
-  exit 1
-}
-
-[[ $(id -u) -eq 0 ]] || skip "needs CAP_NET_ADMIN (run as root)"
-command -v ip >/dev/null || skip "needs CAP_NET_ADMIN and iproute2 (ip netns)"
-ip netns add "$ns" 2>/dev/null || skip "needs CAP_NET_ADMIN: ip netns add failed"
-ip netns add "$peer" || die "ip netns add $peer"
-
-# No IPv6 DAD: new links would otherwise hold tentative addresses for 1-2 s.
-for n in "$ns" "$peer"; do
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 ||
-    die "sysctl accept_dad in $n"
-done
+create_namespaces
 ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth pair"
 ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
 ip -n "$peer" link set veth1 up || die "veth1 up"
@@ -54,15 +20,6 @@ ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
 ip -n "$ns" link set veth0 up || die "veth0 up"
 ip -n "$ns" route add default via 192.0.2.1 dev veth0 || die "default route"
 
-# wait_for_output SECONDS FILE COMMAND...: re-runs COMMAND each time FILE gains a line (tail -f
-# wakes on the write; no fixed sleep) until it succeeds; false at the deadline.
-wait_for_output() {
-  local seconds=$1 file=$2
-  shift 2
-  "$@" && return 0
-  while IFS= read -r _; do "$@" && return 0; done < <(timeout "$seconds" tail -n +1 -f "$file")
-  "$@"
-}
 veth0_has_carrier() { ip -n "$ns" link show veth0 | grep -q 'LOWER_UP'; }
 # Link notifications go to a file first, so a change between the check and the wait is not missed.
 ip -n "$ns" monitor link >"$tmp/links.mon" 2>&1 &
@@ -116,7 +73,7 @@ printf '%s\n' "$text" | grep -qE '^ *[0-9]+ +veth0 +veth +routable +yes +192\.0\
 # 2. watch
 "$netmon" --netns "$ns" --no-default-ignore watch --json --record "$tmp/recording" >"$tmp/watch.out" \
   2>"$tmp/watch.err" &
-watcher=$!
+background=$!
 initial_lines_printed() { [[ $(grep -c '"previous":"unknown"' "$tmp/watch.out") -ge 3 ]]; }
 wait_for_output 10 "$tmp/watch.out" initial_lines_printed || die "watch printed no initial state: $(cat "$tmp/watch.out" "$tmp/watch.err")"
 for family in ipv4 ipv6 any; do
@@ -137,14 +94,14 @@ grep -F '"type":"link"' "$tmp/watch.out" | has '"name":"veth0"' || fail "watch: 
 grep -qE '"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"' "$tmp/watch.out" ||
   fail "watch: time is not RFC 3339 with microseconds"
 
-kill -INT "$watcher"
+kill -INT "$background"
 # A deadline, not a delay: the watchdog only fires if watch hangs after SIGINT.
-{ sleep 10 && kill -KILL "$watcher" 2>/dev/null; } &
+{ sleep 10 && kill -KILL "$background" 2>/dev/null; } &
 watchdog=$!
-wait "$watcher"
+wait "$background"
 rc=$?
 kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
-watcher=
+background=
 [[ $rc -ne 137 ]] || fail "watch did not exit within 10 s of SIGINT"
 [[ $rc -eq 0 ]] || fail "watch exited $rc after SIGINT, expected 0: $(cat "$tmp/watch.err")"
 bad_lines=$(grep -cvE '^\{.*\}$' "$tmp/watch.out")

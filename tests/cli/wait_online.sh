@@ -14,32 +14,7 @@
 # outside its own namespaces. Every netmon run is bounded by `timeout`.
 set -u
 netmon=${1:?usage: wait_online.sh PATH-TO-NETMON}
-ns=nmwo-$$
-peer=nmwo-$$-peer
-tmp=$(mktemp -d)
-waiter=
-failures=0
-
-cleanup() {
-  if [[ -n $waiter ]]; then kill -KILL "$waiter" 2>/dev/null; wait "$waiter" 2>/dev/null; fi
-  ip netns del "$ns" 2>/dev/null
-  ip netns del "$peer" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-skip() {
-  echo "SKIP: $*"
-  exit 77
-}
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-die() {
-  echo "FAIL: $*"
-  exit 1
-}
+source "$(dirname "$0")/lib/namespaces.bash" nmwo
 # stamp VAR: microseconds since the epoch into VAR. Bash 5's EPOCHREALTIME needs no fork: a `date`
 # costs ~15 ms on a busy 2-core machine, more than the latency measured with it.
 stamp() {
@@ -98,16 +73,10 @@ expect_usage_error --bogus
 expect_usage_error --timeout
 
 # ─── namespaces ──────────────────────────────────────────────────────────────────────────────
-if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null || ! ip netns add "$ns" 2>/dev/null; then
+if [[ $(id -u) -ne 0 ]]; then
   [[ $failures -eq 0 ]] || die "$failures argument check(s) failed"
-  skip "needs CAP_NET_ADMIN and iproute2 (ip netns); run as root"
 fi
-ip netns add "$peer" || die "ip netns add $peer"
-# No IPv6 DAD: new links would otherwise hold tentative addresses for 1-2 s.
-for n in "$ns" "$peer"; do
-  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 ||
-    die "sysctl accept_dad in $n"
-done
+create_namespaces
 ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth0/veth1"
 ip -n "$ns" link add veth2 type veth peer name veth3 netns "$peer" || die "create veth2/veth3"
 ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
@@ -119,21 +88,12 @@ ip -n "$ns" addr add 198.51.100.2/24 dev veth2 || die "address on veth2"
 ip -n "$ns" link set veth0 up || die "veth0 up"
 ip -n "$ns" link set veth2 up || die "veth2 up"
 
-# wait_for_output SECONDS FILE COMMAND...: re-runs COMMAND each time FILE gains a line (tail -f
-# wakes on the write; no fixed sleep) until it succeeds; false at the deadline.
-wait_for_output() {
-  local seconds=$1 file=$2
-  shift 2
-  "$@" && return 0
-  while IFS= read -r _; do "$@" && return 0; done < <(timeout "$seconds" tail -n +1 -f "$file")
-  "$@"
-}
 is_waiting() { grep -q '^netmon: waiting ' "$tmp/bg.out"; }
 
 # start_waiting ARGS...: wait-online in the background; returns once it says it is waiting.
 start_waiting() {
   timeout 10 "$netmon" --netns "$ns" --no-default-ignore wait-online "$@" >"$tmp/bg.out" 2>"$tmp/bg.err" </dev/null &
-  waiter=$!
+  background=$!
   wait_for_output 10 "$tmp/bg.out" is_waiting || die "wait-online $* never said it was waiting: $(cat "$tmp/bg.out" "$tmp/bg.err")"
 }
 # change COMMAND...: runs the change, noting when it started and when it returned. A route's
@@ -146,12 +106,12 @@ change() {
 }
 # finish: waits for the background wait-online; exit code in $rc, the time since $changed in $ms (and $us).
 finish() {
-  wait "$waiter"
+  wait "$background"
   rc=$?
   since "$changed" us
   since "$started" us_from_start
   ms=$((us / 1000))
-  waiter=
+  background=
 }
 us_text() {
   printf '%d.%03d ms (%d.%03d ms from its start)' $((us / 1000)) $((us % 1000)) $((us_from_start / 1000)) \
@@ -261,7 +221,7 @@ latencies+=("--remote $(us_text)")
 # ─── SIGTERM while waiting: exit 1, naming what was missing ──────────────────────────────────
 start_waiting -i nosuch0
 stamp started
-kill -TERM "$waiter"  # timeout(1) passes it on to wait-online
+kill -TERM "$background"  # timeout(1) passes it on to wait-online
 stamp changed
 finish
 [[ $rc -eq 1 ]] || fail "SIGTERM: exit $rc, expected 1: $(cat "$tmp/bg.out" "$tmp/bg.err")"

@@ -1,5 +1,7 @@
 #include "event_loop.h"
 
+#include "common.h"
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -55,6 +57,21 @@ Result<LoopEnd> EventLoop::run() const {
       if (done && done()) return LoopEnd::Done;
     }
   }
+}
+
+int followUntilSignal(int monitor_fd, std::function<Result<size_t>()> process, int signal_fd, LineWriter& out,
+                      const std::function<int()>& on_signal) {
+  const EventLoop loop{.monitorFd = monitor_fd,
+                       .process = std::move(process),
+                       .signalFd = signal_fd,
+                       .out = &out,
+                       .deadline = std::nullopt,
+                       .done = {}};
+  auto end = loop.run();
+  if (!end) return fail(end.error().message());
+  if (out.failed()) return exitCodeAfterWriteFailure(out);
+  if (*end == LoopEnd::ReaderGone) return kExitOk;  // stdout's pipe reported its reader gone
+  return on_signal();
 }
 
 }  // namespace netmon::cli

@@ -47,4 +47,10 @@ struct EventLoop {
   Result<LoopEnd> run() const;
 };
 
+// Follows a monitor until SIGINT/SIGTERM, or until stdout's reader goes away (watch, reach --watch),
+// and returns the program's exit code: `on_signal()` after a signal, 0 when the reader went away
+// (exitCodeAfterWriteFailure), 1 with the error printed when following failed.
+int followUntilSignal(int monitor_fd, std::function<Result<size_t>()> process, int signal_fd, LineWriter& out,
+                      const std::function<int()>& on_signal);
+
 }  // namespace netmon::cli

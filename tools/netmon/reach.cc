@@ -88,17 +88,10 @@ int runReach(const GlobalOptions& global, const ReachOptions& options) {
   if (!out.write(render(*added, options.json, options.watch))) return exitCodeAfterWriteFailure(out);
   if (!options.watch) return exitCodeFor(added->state);
 
-  const EventLoop loop{.monitorFd = monitor->fd(),
-                       .process = [&] { return monitor->process(); },
-                       .signalFd = signals->fd(),
-                       .out = &out,
-                       .deadline = std::nullopt,
-                       .done = {}};
-  auto end = loop.run();
-  if (!end) return fail(end.error().message());
-  if (out.failed()) return exitCodeAfterWriteFailure(out);
-  auto last = monitor->connection(added->id);
-  return last ? exitCodeFor(last->state) : kExitFailure;
+  return followUntilSignal(monitor->fd(), [&] { return monitor->process(); }, signals->fd(), out, [&] {
+    auto last = monitor->connection(added->id);
+    return last ? exitCodeFor(last->state) : kExitFailure;
+  });
 }
 
 }  // namespace

@@ -106,16 +106,8 @@ int runReplay(StatusMonitor& monitor, LineWriter& out) {
 
 // Follows the kernel until SIGINT/SIGTERM, or until whoever reads stdout goes away.
 int runLive(StatusMonitor& monitor, int signals, LineWriter& out) {
-  const EventLoop loop{.monitorFd = monitor.fd(),
-                       .process = [&monitor] { return monitor.process(); },
-                       .signalFd = signals,
-                       .out = &out,
-                       .deadline = std::nullopt,
-                       .done = {}};
-  auto end = loop.run();
-  if (!end) return fail(end.error().message());
-  if (out.failed()) return exitCodeAfterWriteFailure(out);
-  return kExitOk;
+  return followUntilSignal(
+      monitor.fd(), [&monitor] { return monitor.process(); }, signals, out, [] { return kExitOk; });
 }
 
 int runWatch(const GlobalOptions& global, const WatchOptions& options) {
