@@ -25,6 +25,7 @@
 
 #include "netmon/connection_monitor.h"
 #include "support/event_recorder.h"
+#include "support/namespace_test.h"
 #include "support/netns.h"
 
 namespace netmon::test {
@@ -135,13 +136,11 @@ class ConnectionEventLog {
   Subscription subscription_;
 };
 
-class ConnectionMonitorTest : public ::testing::Test {
+class ConnectionMonitorTest : public NamespaceTest {
  protected:
   void SetUp() override {
-    requireNetAdmin();
-    if (IsSkipped()) return;
-    ns_ = std::make_unique<TestNamespace>();
-    ASSERT_TRUE(ns_->valid());
+    ASSERT_NO_FATAL_FAILURE(NamespaceTest::SetUp());
+    if (!ns_) return;  // skipped
     ASSERT_NO_FATAL_FAILURE(buildTopology());
   }
 
@@ -149,7 +148,7 @@ class ConnectionMonitorTest : public ::testing::Test {
     log_.reset();
     status_log_.reset();
     monitor_.reset();
-    ns_.reset();
+    NamespaceTest::TearDown();
   }
 
   TestNamespace& ns() { return *ns_; }
@@ -234,7 +233,6 @@ class ConnectionMonitorTest : public ::testing::Test {
     EXPECT_EQ(toString(s.medium), toString(mirror_link->medium)) << describe(s);
   }
 
-  std::unique_ptr<TestNamespace> ns_;
   std::optional<ConnectionMonitor> monitor_;
   std::unique_ptr<EventRecorder> status_log_;
   std::unique_ptr<ConnectionEventLog> log_;

@@ -26,6 +26,7 @@
 #include "rtnl/netns.h"
 #include "rtnl/route_lookup.h"
 #include "rtnl/socket.h"
+#include "support/namespace_test.h"
 #include "support/netns.h"
 
 namespace netmon::test {
@@ -84,13 +85,11 @@ RouteAnswer errorAnswer(int error) {
 //   blackhole 203.0.113.0/26, unreachable 203.0.113.64/26, prohibit 203.0.113.128/26,
 //   2001:db8:b::/48 blackhole, 2001:db8:c::/48 unreachable, 2001:db8:d::/48 prohibit;
 //   no route for 203.0.113.192/26 or 2001:db8:9::/48.
-class RouteLookupTest : public ::testing::Test {
+class RouteLookupTest : public NamespaceTest {
  protected:
   void SetUp() override {
-    requireNetAdmin();
-    if (IsSkipped()) return;
-    ns_ = std::make_unique<TestNamespace>();
-    ASSERT_TRUE(ns_->valid());
+    ASSERT_NO_FATAL_FAILURE(NamespaceTest::SetUp());
+    if (!ns_) return;  // skipped
     TestNamespace& ns = *ns_;
     ns.addVethWithPeer("veth0");
     ns.peer().ip("addr add 192.0.2.1/24 dev veth0");
@@ -120,7 +119,7 @@ class RouteLookupTest : public ::testing::Test {
 
   void TearDown() override {
     lookup_.reset();
-    ns_.reset();
+    NamespaceTest::TearDown();
   }
 
   MonitorOptions options() const {
@@ -182,7 +181,6 @@ class RouteLookupTest : public ::testing::Test {
     return true;
   }
 
-  std::unique_ptr<TestNamespace> ns_;
   std::unique_ptr<rtnl::RtnlRouteLookup> lookup_;
   int lo_ = 0;
   int veth0_ = 0;

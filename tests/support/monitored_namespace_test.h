@@ -9,23 +9,17 @@
 
 #include "netmon/status_monitor.h"
 #include "support/event_recorder.h"
+#include "support/namespace_test.h"
 #include "support/netns.h"
 
 namespace netmon::test {
 
-class MonitoredNamespaceTest : public ::testing::Test {
+class MonitoredNamespaceTest : public NamespaceTest {
  protected:
-  void SetUp() override {
-    requireNetAdmin();
-    if (IsSkipped()) return;
-    ns_ = std::make_unique<TestNamespace>();
-    ASSERT_TRUE(ns_->valid());
-  }
-
   void TearDown() override {
     recorder_.reset();
     monitor_.reset();
-    ns_.reset();
+    NamespaceTest::TearDown();
   }
 
   // Creates the monitor on the test's namespace and starts recording its events.
@@ -36,7 +30,6 @@ class MonitoredNamespaceTest : public ::testing::Test {
     recorder_ = std::make_unique<EventRecorder>(*monitor_);
   }
 
-  std::unique_ptr<TestNamespace> ns_;
   std::optional<StatusMonitor> monitor_;
   std::unique_ptr<EventRecorder> recorder_;
 };
