@@ -21,8 +21,10 @@ namespace netmon {
 enum class ConnectionReason : uint8_t {
   None,              // "none": reachable
   NoRoute,           // "no-route": no route (in any table the rules consult) covers the remote
-  Blackhole,         // "blackhole": a blackhole route or rule swallows it
-  Unreachable,       // "unreachable": an unreachable route or rule rejects it
+  Blackhole,         // "blackhole": a blackhole route or rule swallows it (so does 0.0.0.0/8,
+                     // which ConnectionTarget refuses)
+  Unreachable,       // "unreachable": an unreachable route rejects it (an `unreachable` *rule*
+                     // makes the kernel answer ENETUNREACH, which reads as no-route)
   Prohibit,          // "prohibit": a prohibit route or rule rejects it
   LinkDown,          // "link-down": the route leaves through a link that is down or has no carrier
   LocalAddressGone,  // "local-address-gone": the connection's local address is no longer on this host

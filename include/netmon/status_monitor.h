@@ -128,6 +128,7 @@ class NETMON_EXPORT StatusMonitor {
   int fd() const;
   // External threading only: handles everything pending without blocking; returns the number of
   // kernel (or replayed) messages handled, 0 when there was nothing to do (replay: at the end).
+  // Error EBUSY when called from inside one of this monitor's inline callbacks.
   [[nodiscard]] Result<size_t> process();
 
   // Writes the recording's pending bytes to disk (recordPath). Called on destruction as well.

@@ -34,6 +34,12 @@ Result<void> validateTarget(const ConnectionTarget& target) {
   if (!target.remote.isSpecified()) return invalid("no remote address");
   const auto [zero, unused] = prefixRange(IpPrefix{target.remote, 0});
   if (target.remote == zero) return invalid("the remote " + target.remote.toString() + " is the unspecified address");
+  if (target.remote.family() == Family::Ipv4 && target.remote.data()[0] == 0) {
+    return invalid("the remote " + target.remote.toString() + " is in 0.0.0.0/8, which is no destination");
+  }
+  if (target.local.isSpecified() && target.local == prefixRange(IpPrefix{target.local, 0}).first) {
+    return invalid("the local address " + target.local.toString() + " is unspecified: leave it out for any source");
+  }
   if (target.local.isSpecified() && target.local.family() != target.remote.family()) {
     return invalid("local " + target.local.toString() + " and remote " + target.remote.toString() +
                    " are of different families");
@@ -115,11 +121,12 @@ void makeUnique(std::vector<ConnectionId>& ids) {
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
 }
 
-bool errorMayBeTheSource(int error) {
-  // IPv4 output lookups refuse a source that is not local with ENETUNREACH and a loopback source
-  // toward another link with EINVAL (net/ipv4/route.c, ip_route_output_key_hash_rcu and
-  // __mkroute_output); both errnos also have routing meanings (no route, blackhole).
-  return error == ENETUNREACH || error == EINVAL;
+bool errorMayBeTheSource(int error, const IpAddress& source) {
+  // IPv4 refuses a loopback source toward another link with EINVAL (net/ipv4/route.c,
+  // __mkroute_output), which is also a blackhole's errno. A source that is not local at all gets
+  // ENETUNREACH, but the monitor checks that against the mirror first (local-address-gone), and a
+  // from-rule with a reject action must keep its own reason: only the loopback case is retried.
+  return error == EINVAL && source.isLoopback();
 }
 
 // Decision table — the first row that matches decides:

@@ -78,8 +78,8 @@ struct ConnectionFacts {
 
 ConnectionState classifyConnection(const ConnectionFacts& facts);
 
-// Whether a lookup failure is one a bad source address also produces, so that the lookup is worth
-// repeating without the source (classifyConnection's row 3).
-bool errorMayBeTheSource(int error);
+// Whether a lookup failure with `source` may be the source's fault, so that the lookup is worth
+// repeating without it (classifyConnection's row 3).
+bool errorMayBeTheSource(int error, const IpAddress& source);
 
 }  // namespace netmon::detail

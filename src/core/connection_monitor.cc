@@ -43,19 +43,36 @@ class ConnectionMonitor::Impl {
     // Batches handled before this point re-apply idempotently: a batch's observer runs before the
     // monitor handles the next one, so this snapshot is never newer than the next observed batch.
     const auto snapshot = status_->snapshot();
-    for (const Link& link : snapshot->links) links_[link.index] = link;
-    for (const Address& address : snapshot->addresses) applyAddress(false, address);
+    fillView(*snapshot, mirror_);
     return {};
   }
 
   Result<Connection> add(const ConnectionTarget& requested) {
     if (auto valid = detail::validateTarget(requested); !valid) return tl::unexpected(valid.error());
     detail::MutexLock lock(mutex_);
+    auto added = addWith(requested);
+    const int error = added ? 0 : added.error().code.value();
+    if (error == ENODEV || error == EADDRNOTAVAIL) {
+      // The status monitor may have handled a batch whose observer (onBatch) has not run yet: a
+      // caller who saw the new link or address in a snapshot or a status event must not be told it
+      // does not exist. Check against a snapshot, and re-evaluate at the next batch, which brings
+      // mirror_ up to the same state.
+      View fresh;
+      fillView(*status_->snapshot(), fresh);
+      view_ = &fresh;
+      added = addWith(requested);
+      view_ = &mirror_;
+      if (added) retry_.push_back(added->id);
+    }
+    return added;
+  }
+
+  Result<Connection> addWith(const ConnectionTarget& requested) NETMON_REQUIRES(mutex_) {
     ConnectionTarget target = requested;
     const Link* bound = nullptr;
     if (target.interfaceIndex > 0) {
-      auto it = links_.find(target.interfaceIndex);
-      if (it == links_.end()) {
+      auto it = view_->links.find(target.interfaceIndex);
+      if (it == view_->links.end()) {
         return makeError(ENODEV, "watch connection", "no interface with index " + std::to_string(target.interfaceIndex));
       }
       bound = &it->second;
@@ -141,6 +158,11 @@ class ConnectionMonitor::Impl {
   StatusMonitor& status() { return *status_; }
 
  private:
+  // The links and addresses the connection monitor knows (see mirror_ and view_).
+  struct View {
+    std::map<int, Link> links;
+    std::set<std::pair<IpAddress, int>> addresses;  // (address, link index), usable ones
+  };
   struct Watched {
     ConnectionTarget target;
     ConnectionState state;
@@ -152,6 +174,7 @@ class ConnectionMonitor::Impl {
     {
       detail::MutexLock lock(mutex_);
       affected_.clear();
+      affected_.swap(retry_);
       for (const Event& event : events) collectAffected(event, affected_);
       detail::makeUnique(affected_);
       batch_.clear();
@@ -166,7 +189,9 @@ class ConnectionMonitor::Impl {
       counters_.evaluations += batch_.size();
       auto states = evaluate(batch_);
       if (!states) {
+        // Asked again at the next batch; until then their states are the last answers.
         ++counters_.lookupFailures;
+        retry_.insert(retry_.end(), batch_ids_.begin(), batch_ids_.end());
         return;
       }
       const auto now = std::chrono::system_clock::now();
@@ -187,21 +212,30 @@ class ConnectionMonitor::Impl {
     published_.clear();
   }
 
-  // Keeps links_/local_addresses_ equal to the mirror and lists the connections `event` can affect.
+  // Keeps mirror_ equal to the status monitor's mirror and lists the connections `event` can affect.
   void collectAffected(const Event& event, std::vector<ConnectionId>& affected) NETMON_REQUIRES(mutex_) {
     if (const auto* link = std::get_if<LinkEvent>(&event.payload)) {
+      auto known = mirror_.links.find(link->link.index);
+      // A link that came up or gained carrier can take back routes from other links without any
+      // route message (multipath, ignore_routes_with_linkdown): re-ask every connection then.
+      const bool came_up = link->change != Change::Removed &&
+                           (known == mirror_.links.end() || (link->link.isUp() && !known->second.isUp()) ||
+                            (link->link.hasCarrier() && !known->second.hasCarrier()));
+      if (came_up) index_.ofFamily(Family::Unspecified, affected);
       if (link->change == Change::Removed) {
-        links_.erase(link->link.index);
+        mirror_.links.erase(link->link.index);
       } else {
-        links_[link->link.index] = link->link;
+        mirror_.links[link->link.index] = link->link;
       }
       index_.usingLink(link->link.index, affected);
       // A connection bound by name to an interface that is (re)appearing, perhaps with a new index.
       auto [begin, end] = by_interface_name_.equal_range(link->link.name);
       for (auto it = begin; it != end; ++it) affected.push_back(it->second);
     } else if (const auto* address = std::get_if<AddressEvent>(&event.payload)) {
-      applyAddress(address->change == Change::Removed, address->address);
+      applyAddress(address->change == Change::Removed, address->address, mirror_);
       index_.usingAddress(address->address.address, affected);
+      // A new address may become the source the kernel picks for routes through its link.
+      index_.usingLink(address->address.linkIndex, affected);
     } else if (const auto* route = std::get_if<RouteEvent>(&event.payload)) {
       index_.coveredBy(route->route.destination, affected);
     } else if (const auto* rule = std::get_if<RuleEvent>(&event.payload)) {
@@ -213,25 +247,31 @@ class ConnectionMonitor::Impl {
     }
   }
 
-  void applyAddress(bool removed, const Address& address) NETMON_REQUIRES(mutex_) {
+  static void fillView(const Snapshot& snapshot, View& view) {
+    for (const Link& link : snapshot.links) view.links[link.index] = link;
+    for (const Address& address : snapshot.addresses) applyAddress(false, address, view);
+  }
+
+  static void applyAddress(bool removed, const Address& address, View& view) {
     const auto key = std::pair{address.address, address.linkIndex};
     if (removed || address.isDadFailed()) {
-      local_addresses_.erase(key);
+      view.addresses.erase(key);
     } else {
-      local_addresses_.insert(key);
+      view.addresses.insert(key);
     }
   }
 
   std::set<int> localAddressLinks(const IpAddress& address) const NETMON_REQUIRES(mutex_) {
     std::set<int> holders;
-    for (auto it = local_addresses_.lower_bound({address, 0}); it != local_addresses_.end() && it->first == address; ++it) {
+    for (auto it = view_->addresses.lower_bound({address, 0}); it != view_->addresses.end() && it->first == address;
+         ++it) {
       holders.insert(it->second);
     }
     return holders;
   }
 
   const Link* findLinkByName(const std::string& name) const NETMON_REQUIRES(mutex_) {
-    for (const auto& [index, link] : links_) {
+    for (const auto& [index, link] : view_->links) {
       if (link.name == name) return &link;
     }
     return nullptr;
@@ -242,7 +282,7 @@ class ConnectionMonitor::Impl {
       const Link* link = findLinkByName(target.interfaceName);
       return link ? link->index : 0;
     }
-    return links_.count(target.interfaceIndex) ? target.interfaceIndex : 0;
+    return view_->links.count(target.interfaceIndex) ? target.interfaceIndex : 0;
   }
 
   // Asks the kernel about every connection in `batch` (one batched lookup, identical questions
@@ -263,6 +303,8 @@ class ConnectionMonitor::Impl {
       detail::ConnectionFacts& facts = scratch.facts[i];
       const bool wants_interface = !target.interfaceName.empty() || target.interfaceIndex > 0;
       const int bound = boundLink(target);
+      // A name-bound target follows its name to a re-created link's new index.
+      if (!target.interfaceName.empty() && bound != 0 && view_ == &mirror_) batch[i]->target.interfaceIndex = bound;
       facts.interfaceExists = !wants_interface || bound != 0;
       facts.boundToInterface = wants_interface;
       facts.hasLocal = target.local.isSpecified();
@@ -285,7 +327,7 @@ class ConnectionMonitor::Impl {
       if (scratch.answer_slot[i] == kNotAsked) continue;
       detail::ConnectionFacts& facts = scratch.facts[i];
       facts.answer = (*answers)[scratch.answer_slot[i]];
-      if (facts.hasLocal && detail::errorMayBeTheSource(facts.answer.error)) {
+      if (facts.hasLocal && detail::errorMayBeTheSource(facts.answer.error, batch[i]->target.local)) {
         const detail::RouteQuery& asked = scratch.queries[scratch.answer_slot[i]];
         scratch.retry_of.emplace_back(i, scratch.retry.size());
         scratch.retry.push_back(detail::RouteQuery{asked.destination, IpAddress(), asked.outputLink});
@@ -301,8 +343,8 @@ class ConnectionMonitor::Impl {
     for (size_t i = 0; i < batch.size(); ++i) {
       detail::ConnectionFacts& facts = scratch.facts[i];
       if (scratch.answer_slot[i] != kNotAsked && facts.answer.error == 0) {
-        auto it = links_.find(facts.answer.outputLink);
-        facts.outputLink = it == links_.end() ? nullptr : &it->second;
+        auto it = view_->links.find(facts.answer.outputLink);
+        facts.outputLink = it == view_->links.end() ? nullptr : &it->second;
       }
       ConnectionState state = detail::classifyConnection(facts);
       // The local address is the source when one is given (the kernel echoes it).
@@ -348,8 +390,13 @@ class ConnectionMonitor::Impl {
   std::unordered_map<ConnectionId, Watched> watched_ NETMON_GUARDED_BY(mutex_);
   detail::ConnectionIndex index_ NETMON_GUARDED_BY(mutex_);
   std::multimap<std::string, ConnectionId> by_interface_name_ NETMON_GUARDED_BY(mutex_);
-  std::map<int, Link> links_ NETMON_GUARDED_BY(mutex_);
-  std::set<std::pair<IpAddress, int>> local_addresses_ NETMON_GUARDED_BY(mutex_);
+  // The links and addresses as the observed batches left them, and what lookups read: that view,
+  // or, inside add(), a fresher one from a snapshot (see add()).
+  View mirror_ NETMON_GUARDED_BY(mutex_);
+  const View* view_ NETMON_GUARDED_BY(mutex_) = &mirror_;
+  // Connections to re-evaluate at the next batch: their last lookup failed, or add() answered them
+  // from a view newer than mirror_.
+  std::vector<ConnectionId> retry_ NETMON_GUARDED_BY(mutex_);
   ConnectionId next_id_ NETMON_GUARDED_BY(mutex_) = 1;
   uint64_t sequence_ NETMON_GUARDED_BY(mutex_) = 0;
   ConnectionCounters counters_ NETMON_GUARDED_BY(mutex_);

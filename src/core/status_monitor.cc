@@ -81,6 +81,15 @@ class StatusMonitor::Impl {
   }
 
   Result<size_t> process() {
+    // Inline callbacks run inside process(): calling it again from one would apply batch N+1 before
+    // the observers and subscribers of batch N are done with it.
+    if (processing_.exchange(true)) {
+      return makeError(EBUSY, "process", "called from inside a callback of the same monitor");
+    }
+    struct Done {
+      std::atomic<bool>& flag;
+      ~Done() { flag.store(false); }
+    } done{processing_};
     std::vector<Event> events;
     Result<size_t> handled;
     {
@@ -168,6 +177,7 @@ class StatusMonitor::Impl {
   detail::StatusMonitorAccess::BatchObserver observer_;
   std::thread thread_;
   int stop_fd_ = -1;
+  std::atomic<bool> processing_{false};
 };
 
 Result<StatusMonitor> StatusMonitor::create(MonitorOptions options) {

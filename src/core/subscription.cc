@@ -25,7 +25,8 @@ SubscriptionState::SubscriptionState(Executor executor, Callback callback, Event
       callback_(std::move(callback)),
       mask_(mask),
       queue_limit_(std::max<size_t>(queue_limit, 1)),
-      registry_(std::move(registry)) {}
+      registry_(std::move(registry)),
+      coalesce_at_(queue_limit_) {}
 
 void SubscriptionState::push(std::span<const Event> events) {
   MutexLock lock(mutex_);
@@ -39,7 +40,13 @@ void SubscriptionState::push(std::span<const Event> events) {
       postDrain(lock);
       if (cancelled_) return;
     }
-    if (queue_.size() >= queue_limit_) coalesceOnOverflow();
+    if (queue_.size() >= coalesce_at_) {
+      coalesceOnOverflow();
+      // What survives coalescing (one event per family and per connection) may still fill the
+      // queue; let it grow to twice that before folding again, so a flood costs amortised O(1) per
+      // event instead of a pass over the whole queue each time.
+      coalesce_at_ = std::max(queue_limit_, queue_.size() * 2);
+    }
     queue_.push_back(event);
     queued = true;
   }
@@ -147,6 +154,7 @@ void SubscriptionState::drain() {
     idle_.notify_all();
   }
   drain_scheduled_ = false;
+  if (queue_.empty()) coalesce_at_ = queue_limit_;
 }
 
 void SubscriptionState::cancel() {

@@ -47,6 +47,8 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   mutable Mutex mutex_;
   std::condition_variable idle_;
   std::deque<Event> queue_ NETMON_GUARDED_BY(mutex_);
+  // The queue length at which it is coalesced next (queue_limit_, or more right after a coalesce).
+  size_t coalesce_at_ NETMON_GUARDED_BY(mutex_);
   bool drain_scheduled_ NETMON_GUARDED_BY(mutex_) = false;
   bool cancelled_ NETMON_GUARDED_BY(mutex_) = false;
   bool running_ NETMON_GUARDED_BY(mutex_) = false;

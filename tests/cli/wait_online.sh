@@ -203,8 +203,9 @@ has 'missing: late0 is degraded' <"$tmp/err" && ! has 'veth2 is' <"$tmp/err" ||
   fail "all of veth2, late0: timeout message should name late0 only: $(cat "$tmp/err")"
 
 # ─── --remote: the connection monitor's answer (the kernel's route lookup) ───────────────────
-run --remote fe80::1%nosuch0
-[[ $rc -eq 2 ]] && has 'nosuch0' <"$tmp/err" || fail "--remote scoped to a missing interface: exit $rc, expected 2: $(out)"
+run --remote fe80::1%nosuch0 --timeout 1
+[[ $rc -eq 1 ]] && has 'fe80::1 dev nosuch0: its interface does not exist' <"$tmp/err" ||
+  fail "--remote scoped to a missing interface is waited for: exit $rc, expected 1: $(out)"
 ip -n "$ns" route add blackhole 203.0.113.0/24 || die "blackhole route"
 run --remote 203.0.113.9 --timeout 1
 [[ $rc -eq 1 ]] || fail "--remote behind a blackhole: exit $rc, expected 1: $(out)"

@@ -67,6 +67,9 @@ TEST(ConnectionTargetParse, RejectsBadInputWithTheReason) {
       {"192.0.2.1", "", "sixteen-bytes-xx", "not a valid interface name"},
       {"192.0.2.1", "", "99999999999", "out of range"},
       {"192.0.2.1", "", "0", "out of range"},
+      {"0.1.2.3", "", "", "0.0.0.0/8"},
+      {"192.0.2.1", "0.0.0.0", "", "leave it out"},
+      {"2001:db8::1", "::", "", "leave it out"},
   };
   for (const auto& c : cases) {
     auto parsed = ConnectionTarget::parse(c.remote, c.local, c.interface);

@@ -438,15 +438,28 @@ int runWaitOnline(const GlobalOptions& global, const WaitOptions& options) {
   if (connections) {
     remoteSubscription =
         connections->subscribe(Executor::inlineOnMonitorThread(), [&stale](const Event&) { stale = true; });
-    for (const ConnectionTarget& remote : goal->remotes) {
+  }
+  // Remotes scoped to an interface that does not exist yet are waited for, like -i links: added
+  // once the interface appears.
+  std::vector<ConnectionTarget> notYetAdded = goal->remotes;
+  const auto addRemotes = [&]() -> std::optional<int> {
+    std::vector<ConnectionTarget> still;
+    for (const ConnectionTarget& remote : notYetAdded) {
       auto added = connections->add(remote);
-      if (!added) {
-        // The remote names an interface or address this host does not have: a bad argument.
-        const int code = added.error().code.value();
-        fail("--remote " + remote.toString() + ": " + added.error().detail);
-        return code == EINVAL || code == ENODEV || code == EADDRNOTAVAIL ? kExitUsage : kExitFailure;
+      if (added) continue;
+      const int code = added.error().code.value();
+      if (code == ENODEV) {
+        still.push_back(remote);
+        continue;
       }
+      fail("--remote " + remote.toString() + ": " + added.error().detail);
+      return code == EINVAL || code == EADDRNOTAVAIL ? kExitUsage : kExitFailure;
     }
+    notYetAdded = std::move(still);
+    return std::nullopt;
+  };
+  if (connections) {
+    if (auto failed = addRemotes()) return *failed;
   }
 
   LineWriter& out = standardOutput();
@@ -463,7 +476,12 @@ int runWaitOnline(const GlobalOptions& global, const WaitOptions& options) {
     if (!stale) return false;
     stale = false;
     // Not held across process(): a held snapshot makes the next route change copy the table.
+    if (connections && !notYetAdded.empty()) (void)addRemotes();  // a failure other than ENODEV stays missing
     assessment = assess(*goal, *monitor->snapshot(), connections ? connections->connections() : std::vector<Connection>{});
+    for (const ConnectionTarget& remote : notYetAdded) {
+      assessment.met = false;
+      assessment.missing.push_back(remote.toString() + ": its interface does not exist");
+    }
     if (!assessment.met && !announced) {
       announced = true;
       say(fmt::format("waiting {} for {}; missing: {}",
