@@ -213,6 +213,31 @@ class ConnectionMonitorTest : public NamespaceTest {
     return event;
   }
 
+  // The fence (test 9's pattern) for checks that a change caused no event for some connection.
+  // Such a check cannot rest on the event the change did cause: the events of one batch are
+  // delivered one after another, so an unwanted one may come after the awaited one. The fence is
+  // a connection the changes under test do not touch (an IPv6 remote without a route), added after
+  // the connections it guards; passFence() moves it with a change of its own, made after the change
+  // under test, and waits for its event. Batches are handled and their events delivered in order,
+  // and the connections of one batch are evaluated in id order (the fence's is the highest), so
+  // once the fence's event has arrived every event the earlier change caused is in the log.
+  void addFence() {
+    fence_ = add(target("2001:db8:ffff::1"));
+    EXPECT_EQ(toString(fence_.state.reason), "no-route") << describe(fence_.state);
+    fence_routed_ = false;
+  }
+  // Adds the fence's route, or removes it again, and waits for the fence's event (from index `from`).
+  bool passFence(const std::string& after, size_t from) {
+    fence_routed_ = !fence_routed_;
+    ns().ip(fence_routed_ ? "-6 route add 2001:db8:ffff::/48 via 2001:db8:1::1 dev veth0"
+                          : "-6 route del 2001:db8:ffff::/48");
+    return log()
+        .waitFor(fmt::format("the fence {} after `{}`", fence_routed_ ? "reachable" : "no-route again", after),
+                 [this](const ConnectionEvent& e) { return e.id == fence_.id && e.current.reachable == fence_routed_; },
+                 from)
+        .has_value();
+  }
+
   // Asserts a reachable answer leaving through `link` (gateway: "" for on-link).
   void expectReachable(const ConnectionState& s, const std::string& link, int link_index, const std::string& gateway,
                        const std::string& source, uint32_t table = kTableMain) {
@@ -236,6 +261,8 @@ class ConnectionMonitorTest : public NamespaceTest {
   std::optional<ConnectionMonitor> monitor_;
   std::unique_ptr<EventRecorder> status_log_;
   std::unique_ptr<ConnectionEventLog> log_;
+  Connection fence_;
+  bool fence_routed_ = false;
   int veth0_ = 0;
   int veth2_ = 0;
 };
@@ -361,11 +388,13 @@ TEST_F(ConnectionMonitorTest, LocalAddressDeletedIsLocalAddressGone) {
   // Without a local address the kernel picks the primary one.
   const Connection any = add(target("192.0.2.1"));
   EXPECT_EQ(addressText(any.state.source), "192.0.2.2") << describe(any.state);
+  addFence();
 
   const size_t mark = log().mark();
   ns().ip("addr del 192.0.2.10/26 dev veth0");
   auto event = expectChange("addr del 192.0.2.10/26", c, ConnectionReason::LocalAddressGone, mark);
   ASSERT_TRUE(event);
+  ASSERT_TRUE(passFence("addr del 192.0.2.10/26", mark));
   for (const ConnectionEvent& e : log().since(mark)) {
     EXPECT_NE(e.id, any.id) << "the connection without a local address did not change: " << describe(e);
   }
@@ -393,12 +422,14 @@ TEST_F(ConnectionMonitorTest, PolicyRuleMovesConnectionToAnotherTable) {
   const Connection unsourced = add(target("198.51.100.10"));
   expectReachable(sourced.state, "veth0", veth0_, "192.0.2.1", "192.0.2.10");
   expectReachable(unsourced.state, "veth0", veth0_, "192.0.2.1", "192.0.2.2");
+  addFence();
 
   size_t mark = log().mark();
   ns().ip("rule add from 192.0.2.10 lookup 100 pref 100");
   auto moved = expectChange("rule add from 192.0.2.10 lookup 100", sourced, ConnectionReason::None, mark);
   ASSERT_TRUE(moved);
   expectReachable(moved->current, "veth2", veth2_, "192.0.2.65", "192.0.2.10", 100);
+  ASSERT_TRUE(passFence("rule add from 192.0.2.10 lookup 100", mark));
   for (const ConnectionEvent& e : log().since(mark)) {
     EXPECT_NE(e.id, unsourced.id) << "the rule does not match a lookup without source: " << describe(e);
   }
@@ -410,6 +441,7 @@ TEST_F(ConnectionMonitorTest, PolicyRuleMovesConnectionToAnotherTable) {
   ASSERT_TRUE(back);
   expectReachable(back->current, "veth0", veth0_, "192.0.2.1", "192.0.2.10");
   EXPECT_EQ(back->current, sourced.state) << describe(back->current);
+  ASSERT_TRUE(passFence("rule del from 192.0.2.10 lookup 100", mark));
   for (const ConnectionEvent& e : log().since(mark)) {
     EXPECT_NE(e.id, unsourced.id) << describe(e);
   }
@@ -620,11 +652,13 @@ TEST_F(ConnectionMonitorTest, BoundInterfaceDeletedIsInterfaceGone) {
   EXPECT_EQ(c.target.interfaceIndex, veth2_);
   expectReachable(c.state, "veth2", veth2_, "", "192.0.2.66");
   const Connection unbound = add(target("192.0.2.1"));
+  addFence();
 
   size_t mark = log().mark();
   ns().ip("link del veth2");
   auto event = expectChange("link del veth2", c, ConnectionReason::InterfaceGone, mark);
   ASSERT_TRUE(event);
+  ASSERT_TRUE(passFence("link del veth2", mark));
   for (const ConnectionEvent& e : log().since(mark)) {
     EXPECT_NE(e.id, unbound.id) << describe(e);
   }

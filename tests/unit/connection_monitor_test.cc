@@ -1,10 +1,14 @@
 // ConnectionMonitor over a scripted status backend and a fake kernel lookup: targeting (a change
 // re-asks only the connections it can affect), change-only events, input validation that leaves
 // the monitor unchanged, and adding/removing from inside a callback.
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/route_lookup.h"
@@ -109,6 +113,7 @@ class ConnectionMonitorTest : public ::testing::Test {
     MonitorOptions options;
     options.threading = MonitorOptions::Threading::External;
     options.ignore = LinkFilter::none();
+    options.subscriberQueueLimit = subscriber_queue_limit_;
     auto baseline = [](Mirror& m) {
       m.applyLink(false, test::loopback());
       m.applyLink(false, test::upVeth(2, "veth0"));
@@ -144,6 +149,7 @@ class ConnectionMonitorTest : public ::testing::Test {
     }
   }
 
+  size_t subscriber_queue_limit_ = MonitorOptions{}.subscriberQueueLimit;
   std::shared_ptr<test::FakeScript> script_ = std::make_shared<test::FakeScript>();
   std::shared_ptr<FakeKernel> kernel_ = std::make_shared<FakeKernel>();
   std::optional<ConnectionMonitor> monitor_;
@@ -256,31 +262,48 @@ TEST_F(ConnectionMonitorTest, LocalAddressGoneAndBack) {
   EXPECT_TRUE(events_[1].current.reachable);
 }
 
-TEST_F(ConnectionMonitorTest, SourceRefusedByTheKernelIsASourceMismatch) {
-  // The fake kernel refuses the source 198.18.0.2 toward 192.0.2.0/24 (as IPv4 does with a
-  // source it will not use), but answers without a source.
-  class RefusingLookup final : public detail::RouteLookup {
-   public:
-    Result<std::vector<RouteAnswer>> lookup(std::span<const RouteQuery> queries) override {
-      std::vector<RouteAnswer> answers;
-      for (const auto& q : queries) answers.push_back(q.source.isSpecified() ? refused(EINVAL) : via(2, ""));
-      return answers;
-    }
-    uint64_t lookups() const override { return 0; }
-  };
+// A lookup that refuses any source with EINVAL (as IPv4 refuses a loopback source toward another
+// link, and as a from-rule `blackhole` does) and answers without one.
+class RefusingLookup final : public detail::RouteLookup {
+ public:
+  Result<std::vector<RouteAnswer>> lookup(std::span<const RouteQuery> queries) override {
+    std::vector<RouteAnswer> answers;
+    for (const auto& q : queries) answers.push_back(q.source.isSpecified() ? refused(EINVAL) : via(2, ""));
+    return answers;
+  }
+  uint64_t lookups() const override { return 0; }
+};
+
+Result<ConnectionMonitor> refusingMonitor() {
   MonitorOptions options;
   options.threading = MonitorOptions::Threading::External;
   auto baseline = [](Mirror& m) {
+    m.applyLink(false, test::loopback());
+    m.applyAddress(false, test::makeAddress(1, "127.0.0.1/8"));
     m.applyLink(false, test::upVeth(3, "veth1"));
     m.applyAddress(false, test::makeAddress(3, "198.18.0.2/24"));
   };
-  auto created = detail::createConnectionMonitorForTest(
+  return detail::createConnectionMonitorForTest(
       options, std::make_unique<test::FakeBackend>(std::make_shared<test::FakeScript>(), baseline),
       std::make_unique<RefusingLookup>());
-  ASSERT_TRUE(created);
-  auto added = created->add(*ConnectionTarget::parse("192.0.2.9", "198.18.0.2"));
+}
+
+TEST(ConnectionMonitorSource, ALoopbackSourceTheKernelRefusesIsASourceMismatch) {
+  auto monitor = refusingMonitor();
+  ASSERT_TRUE(monitor) << monitor.error().message();
+  auto added = monitor->add(*ConnectionTarget::parse("192.0.2.9", "127.0.0.1"));
   ASSERT_TRUE(added) << added.error().message();
   EXPECT_EQ(added->state.reason, ConnectionReason::SourceMismatch);
+}
+
+TEST(ConnectionMonitorSource, ARejectingFromRuleKeepsItsOwnReason) {
+  // EINVAL for a routable local source is the kernel's blackhole (route or from-rule), not a
+  // source the kernel would not use: it is not asked again without the source.
+  auto monitor = refusingMonitor();
+  ASSERT_TRUE(monitor) << monitor.error().message();
+  auto added = monitor->add(*ConnectionTarget::parse("192.0.2.9", "198.18.0.2"));
+  ASSERT_TRUE(added) << added.error().message();
+  EXPECT_EQ(added->state.reason, ConnectionReason::Blackhole);
 }
 
 TEST_F(ConnectionMonitorTest, PolicyRuleChangeReasksTheFamily) {
@@ -326,6 +349,100 @@ TEST_F(ConnectionMonitorTest, StatusMonitorUnderneathStillServesItsOwnSubscriber
   step([](Mirror& m) { m.applyRoute(false, mirrorRoute("198.51.100.0/25", 2)); });
   ASSERT_EQ(status_events.size(), 1u);
   EXPECT_EQ(monitor_->statusMonitor().snapshot()->routeCount(), 1u);
+}
+
+// A subscriber whose executor runs nothing until the test lets it, with a queue of 4 events.
+class ConnectionMonitorOverflowTest : public ConnectionMonitorTest {
+ protected:
+  ConnectionMonitorOverflowTest() { subscriber_queue_limit_ = 4; }
+};
+
+// The overflow policy of connection_monitor.h: ConnectionEvents folded to one per connection (oldest
+// `previous`, newest `current`), other connections' events kept, a change and its undoing dropped,
+// and a ResyncEvent{SubscriberOverflow} after them. Only the delivered sequence is checked, not when
+// the queue was coalesced, so that any trigger at or above the limit passes: the last batch (16
+// events of 16 other connections) overflows the queue again whatever the trigger, and that
+// coalescing folds everything queued before it.
+TEST_F(ConnectionMonitorOverflowTest, ConnectionEventsFoldToOnePerConnection) {
+  const ConnectionId a = add("198.51.100.7");    // changes three times
+  const ConnectionId b = add("203.0.113.9");     // changes once
+  const ConnectionId c = add("198.51.100.200");  // changes and changes back
+  std::vector<ConnectionId> d;                   // each changes once, in the last batch
+  for (int host = 1; host <= 16; ++host) d.push_back(add(fmt::format("2001:db8:d::{:x}", host)));
+  std::map<ConnectionId, ConnectionState> initial;
+  for (const Connection& connection : monitor_->connections()) initial[connection.id] = connection.state;
+  ASSERT_EQ(initial.size(), 19u);
+  ASSERT_EQ(initial[d[0]].reason, ConnectionReason::NoRoute);
+
+  std::vector<Executor::Task> posted;
+  std::vector<Event> delivered;
+  Subscription slow = monitor_->subscribe(Executor::fromPost([&posted](Executor::Task task) {
+                                            posted.push_back(std::move(task));
+                                          }),
+                                          [&delivered](const Event& event) { delivered.push_back(event); });
+
+  kernel_->set("198.51.100.0/25", via(3, "198.18.0.1", "198.18.0.2"));
+  step([](Mirror& m) { m.applyRoute(false, mirrorRoute("198.51.100.0/25", 3)); });  // a: veth1
+  kernel_->set("198.51.100.128/25", refused(EHOSTUNREACH));
+  step([](Mirror& m) { m.applyRoute(false, mirrorRoute("198.51.100.128/25", 2)); });  // c: unreachable
+  kernel_->set("203.0.113.0/24", via(3, "198.18.0.254", "198.18.0.2"));
+  step([](Mirror& m) { m.applyRoute(false, mirrorRoute("203.0.113.0/24", 3)); });  // b: another gateway
+  kernel_->set("198.51.100.0/26", refused(EHOSTUNREACH));
+  step([](Mirror& m) { m.applyRoute(false, mirrorRoute("198.51.100.0/26", 2)); });  // a: unreachable
+  kernel_->erase("198.51.100.128/25");
+  step([](Mirror& m) { m.applyRoute(true, mirrorRoute("198.51.100.128/25", 2)); });  // c: as before
+  kernel_->set("198.51.100.0/27", via(2, "192.0.2.9"));
+  step([](Mirror& m) { m.applyRoute(false, mirrorRoute("198.51.100.0/27", 2)); });  // a: veth0, another gateway
+  kernel_->set("2001:db8:d::/64", via(2, "", "fe80::2"));
+  step([](Mirror& m) { m.applyRoute(false, mirrorRoute("2001:db8:d::/64", 2)); });  // every d: on-link
+
+  // The inline subscriber saw every change.
+  std::map<ConnectionId, int> changes;
+  for (const ConnectionEvent& e : events_) ++changes[e.id];
+  ASSERT_EQ(changes[a], 3);
+  ASSERT_EQ(changes[b], 1);
+  ASSERT_EQ(changes[c], 2);
+  for (ConnectionId id : d) {
+    ASSERT_EQ(changes[id], 1) << id;
+  }
+
+  ASSERT_TRUE(delivered.empty()) << "the executor has run nothing yet";
+  while (!posted.empty()) {
+    Executor::Task task = std::move(posted.front());
+    posted.erase(posted.begin());
+    task();
+  }
+
+  std::map<ConnectionId, size_t> position;  // of each connection's event in `delivered`
+  std::optional<size_t> resync;             // position of the last ResyncEvent
+  for (size_t i = 0; i < delivered.size(); ++i) {
+    const Event& event = delivered[i];
+    if (i > 0) {
+      EXPECT_LE(delivered[i - 1].sequence, event.sequence) << "event " << i << " out of order";
+    }
+    if (const auto* connection = std::get_if<ConnectionEvent>(&event.payload)) {
+      EXPECT_TRUE(position.emplace(connection->id, i).second) << "a second event for connection " << connection->id;
+      EXPECT_NE(connection->current, connection->previous) << "an event without a change for " << connection->id;
+      const auto now = monitor_->connection(connection->id);
+      ASSERT_TRUE(now) << connection->id;
+      EXPECT_EQ(connection->previous, initial[connection->id]) << "not the oldest previous: " << connection->id;
+      EXPECT_EQ(connection->current, now->state) << "not the newest current: " << connection->id;
+    } else if (const auto* r = std::get_if<ResyncEvent>(&event.payload)) {
+      EXPECT_EQ(r->reason, ResyncReason::SubscriberOverflow);
+      resync = i;
+    } else {
+      ADD_FAILURE() << "an event the subscription did not ask for at " << i;
+    }
+  }
+  std::set<ConnectionId> expected{a, b};
+  expected.insert(d.begin(), d.end());
+  std::set<ConnectionId> got;
+  for (const auto& [id, at] : position) got.insert(id);
+  EXPECT_EQ(got, expected) << "c changed back: its folded event is dropped";
+  ASSERT_TRUE(resync) << "no ResyncEvent{SubscriberOverflow}";
+  EXPECT_GT(*resync, position[a]);
+  EXPECT_GT(*resync, position[b]);
+  EXPECT_EQ(monitor_->connection(a)->state.gateway, ip("192.0.2.9"));
 }
 
 }  // namespace
