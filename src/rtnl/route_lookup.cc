@@ -169,16 +169,22 @@ Result<std::unique_ptr<RtnlRouteLookup>> RtnlRouteLookup::create(const MonitorOp
   if (flags < 0 || fcntl(socket->fd(), F_SETFL, flags & ~O_NONBLOCK) < 0) {
     return makeError(errno, "make route lookup socket blocking");
   }
-  if (auto granted = socket->setReceiveBuffer(limits.receiveBufferBytes); !granted) {
-    return tl::unexpected(granted.error());
-  }
+  auto granted = socket->setReceiveBuffer(limits.receiveBufferBytes);
+  if (!granted) return tl::unexpected(granted.error());
+  // Each reply is charged to the receive buffer as a whole skb (allocated at NLMSG_GOODSIZE, about
+  // 4.5 KiB with overhead), not its ~100 bytes: unprivileged, SO_RCVBUF is capped (~416 KiB here)
+  // and 256 replies would overrun it on every batch. Fit the window to what was granted.
+  constexpr size_t kChargedBytesPerReply = 4608;
+  RouteLookupLimits fitted = limits;
+  if (limits.fitWindowToBuffer) fitted.maxRequestsPerSend =
+      std::clamp<size_t>(*granted / kChargedBytesPerReply, 1, std::max<size_t>(1, limits.maxRequestsPerSend));
   // Strict checking makes the kernel reject a request header or attribute it would otherwise
   // ignore (inet_rtm_valid_getroute_req), so a malformed request cannot pass as a lookup.
   socket->enableStrictChecking();
   // Error answers without a copy of the request (RFC 3549 leaves it optional): smaller replies.
   int on = 1;
   setsockopt(socket->fd(), SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
-  return std::make_unique<RtnlRouteLookup>(std::move(*socket), limits);
+  return std::make_unique<RtnlRouteLookup>(std::move(*socket), fitted);
 }
 
 Result<std::unique_ptr<detail::RouteLookup>> createRtnlRouteLookup(const MonitorOptions& options) {

@@ -55,6 +55,9 @@ struct RouteLookupLimits {
   int maxStalledAttempts = 3;
   // SO_RCVBUFFORCE when privileged, else SO_RCVBUF (capped by net.core.rmem_max).
   size_t receiveBufferBytes = 4 * 1024 * 1024;
+  // Shrink maxRequestsPerSend so one datagram's replies fit the buffer actually granted. Off only
+  // in the test that provokes lost replies.
+  bool fitWindowToBuffer = true;
 };
 
 class RtnlRouteLookup final : public detail::RouteLookup {

@@ -501,9 +501,11 @@ TEST_F(RouteLookupTest, ForeignSenderIgnored) {
 
 // With the smallest receive buffer the kernel allows, most replies of a 256-request datagram are
 // dropped (ENOBUFS): only the unanswered are sent again, in smaller datagrams, until all are answered.
+// (By default the window is fitted to the buffer so this does not happen: see the next test.)
 TEST_F(RouteLookupTest, LostRepliesAreResent) {
   rtnl::RouteLookupLimits limits;
   limits.receiveBufferBytes = 0;
+  limits.fitWindowToBuffer = false;  // send more than the buffer can take back
   ASSERT_NO_FATAL_FAILURE(openLookup(limits));
   std::vector<RouteQuery> queries;
   std::vector<RouteAnswer> expected;
@@ -528,6 +530,22 @@ TEST_F(RouteLookupTest, LostRepliesAreResent) {
   EXPECT_GT(counters.overruns, 0u);
   EXPECT_GT(counters.resent, 0u);
   EXPECT_EQ(lookup_->lookups(), 600u + counters.resent);
+}
+
+TEST_F(RouteLookupTest, WindowFittedToASmallBufferLosesNothing) {
+  rtnl::RouteLookupLimits limits;
+  limits.receiveBufferBytes = 0;
+  ASSERT_NO_FATAL_FAILURE(openLookup(limits));
+  std::vector<RouteQuery> queries;
+  for (int i = 0; i < 600; ++i) queries.push_back(query(fmt::format("198.51.100.{}", 1 + i % 120)));
+  const auto answers = askAll(queries);
+  ASSERT_EQ(answers.size(), queries.size());
+  for (const RouteAnswer& answer : answers) {
+    ASSERT_EQ(answer, routeAnswer(RouteType::Unicast, veth0_, "192.0.2.1", "192.0.2.2", kTableMain));
+  }
+  EXPECT_EQ(lookup_->counters().overruns, 0u);
+  EXPECT_EQ(lookup_->counters().resent, 0u);
+  EXPECT_EQ(lookup_->lookups(), 600u);
 }
 
 TEST_F(RouteLookupTest, NamespaceByDescriptor) {
