@@ -3,6 +3,7 @@
 // The monitor runs in External threading mode on the main thread: poll() waits on the monitor's fd
 // and on a signalfd for SIGINT/SIGTERM, so there is no second thread, no lock contention on output,
 // no busy loop and no timer. Callbacks run inline inside process().
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -163,7 +164,9 @@ Command watchCommand(CLI::App& parent) {
       ->delimiter(',')
       ->check(CLI::Validator(
           [](std::string& word) -> std::string {
-            if (eventKindFromString(word)) return {};
+            // `connection` events come from `netmon reach --watch`, not from the status monitor.
+            const auto kind = eventKindFromString(word);
+            if (kind && std::find(std::begin(kAllKinds), std::end(kAllKinds), *kind) != std::end(kAllKinds)) return {};
             return fmt::format("unknown event kind '{}' (expected {})", word, kindList());
           },
           "", "EVENT_KIND"));
