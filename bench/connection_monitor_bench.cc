@@ -477,28 +477,36 @@ class Setup {
     transact(buffer.data(), "add address " + ipv4Text(address));
   }
 
-  // Polls the link's flags (RTM_GETLINK) until it has carrier; bounded to 5 s.
+  // Waits for the link's carrier: asks once (RTM_GETLINK), then follows its link notifications
+  // (subscribed before asking, so none is missed); bounded to 5 s.
   void waitForCarrier(unsigned index) {
+    Netlink notifications(RTMGRP_LINK);
+    const auto hasCarrier = [index](const uint8_t* data, size_t length) {
+      bool carrier = false;
+      Netlink::forEachMessage(data, length, [&](const nlmsghdr* message) {
+        if (message->nlmsg_type != RTM_NEWLINK) return;
+        const auto* info = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(message));
+        if (static_cast<unsigned>(info->ifi_index) == index) carrier = (info->ifi_flags & IFF_LOWER_UP) != 0;
+      });
+      return carrier;
+    };
+    std::array<uint8_t, 256> buffer{};
+    nlmsghdr* header = mnl_nlmsg_put_header(buffer.data());
+    header->nlmsg_type = RTM_GETLINK;
+    header->nlmsg_flags = NLM_F_REQUEST;
+    header->nlmsg_seq = control_.nextSeq();
+    auto* info = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(header, sizeof(ifinfomsg)));
+    info->ifi_index = static_cast<int>(index);
+    control_.send(buffer.data(), header->nlmsg_len);
+    const ssize_t length = control_.receive();
+    if (length < 0) die("read link state: " + errnoText(static_cast<int>(-length)));
+    if (hasCarrier(control_.buffer(), static_cast<size_t>(length))) return;
     const auto deadline = Clock::now() + std::chrono::seconds(5);
     while (Clock::now() < deadline) {
-      std::array<uint8_t, 256> buffer{};
-      nlmsghdr* header = mnl_nlmsg_put_header(buffer.data());
-      header->nlmsg_type = RTM_GETLINK;
-      header->nlmsg_flags = NLM_F_REQUEST;
-      header->nlmsg_seq = control_.nextSeq();
-      auto* info = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(header, sizeof(ifinfomsg)));
-      info->ifi_index = static_cast<int>(index);
-      control_.send(buffer.data(), header->nlmsg_len);
-      const ssize_t length = control_.receive();
-      if (length < 0) die("read link state: " + errnoText(static_cast<int>(-length)));
-      bool carrier = false;
-      Netlink::forEachMessage(control_.buffer(), static_cast<size_t>(length), [&](const nlmsghdr* reply) {
-        if (reply->nlmsg_type != RTM_NEWLINK) return;
-        const auto* reply_info = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(reply));
-        carrier = (reply_info->ifi_flags & IFF_LOWER_UP) != 0;
-      });
-      if (carrier) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const ssize_t got = notifications.receive();  // each read bounded by SO_RCVTIMEO (2 s)
+      if (got == -EAGAIN || got == -EWOULDBLOCK) continue;
+      if (got < 0) die("read link notifications: " + errnoText(static_cast<int>(-got)));
+      if (hasCarrier(notifications.buffer(), static_cast<size_t>(got))) return;
     }
     die("bench0 has no carrier after 5 s");
   }

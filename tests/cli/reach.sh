@@ -109,7 +109,7 @@ expect_usage_error "families that differ" 198.51.100.10 --from 2001:db8::1
 expect_usage_error "missing REMOTE"
 
 # 4. --watch --json
-"$netmon" --netns "$ns" reach 198.51.100.10 --watch --json >"$tmp/watch.out" 2>"$tmp/watch.err" </dev/null &
+timeout -s KILL 30 "$netmon" --netns "$ns" reach 198.51.100.10 --watch --json >"$tmp/watch.out" 2>"$tmp/watch.err" </dev/null &
 background=$!
 initial_printed() { grep -F '"reachable":true' "$tmp/watch.out" | grep -qF '"interface":"veth0"'; }
 wait_for_output 10 "$tmp/watch.out" initial_printed ||
@@ -126,15 +126,13 @@ grep -F '"reason":"link-down"' "$tmp/watch.out" | grep -F '"type":"connection"' 
 grep -F '"reason":"link-down"' "$tmp/watch.out" | grep -oE '"previous":\{[^{}]*\}' | has '"reachable":true' ||
   fail "reach --watch: the change line's previous answer is not the reachable one: $(cat "$tmp/watch.out")"
 
+# timeout(1) passes SIGTERM on to netmon and returns its exit status; it kills a netmon that hangs
+# (exit 137) at its deadline.
 kill -TERM "$background"
-# A deadline, not a delay: the watchdog only fires if reach hangs after SIGTERM.
-{ sleep 10 && kill -KILL "$background" 2>/dev/null; } &
-watchdog=$!
 wait "$background"
 rc=$?
-kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
 background=
-[[ $rc -ne 137 ]] || fail "reach --watch did not exit within 10 s of SIGTERM"
+[[ $rc -ne 137 ]] || fail "reach --watch did not exit after SIGTERM (killed at the timeout deadline)"
 [[ $rc -eq 1 ]] || fail "reach --watch exited $rc after SIGTERM, expected 1 (the last answer: link-down): $(cat "$tmp/watch.err")"
 bad_lines=$(grep -cvE '^\{.*\}$' "$tmp/watch.out")
 [[ $bad_lines -eq 0 ]] || fail "reach --watch --json printed $bad_lines line(s) that are not one JSON object"
