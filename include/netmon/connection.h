@@ -37,6 +37,10 @@ enum class ConnectionReason : uint8_t {
 NETMON_EXPORT std::string_view toString(ConnectionReason);
 NETMON_EXPORT std::optional<ConnectionReason> connectionReasonFromString(std::string_view);
 
+// The kernel's rule for interface names (dev_valid_name): 1–15 bytes, not "." or "..", no '/',
+// ':' or white space. A name that fails it can never exist, so callers may refuse it at once.
+NETMON_EXPORT bool isValidInterfaceName(std::string_view name);
+
 // One watched connection: from `local` (or whatever source the kernel picks) to `remote`,
 // optionally bound to an interface (as a socket with SO_BINDTODEVICE would be).
 struct NETMON_EXPORT ConnectionTarget {

@@ -1,5 +1,6 @@
 // The connection monitor's value types: parsing targets, and wording answers for people.
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -38,12 +39,7 @@ Result<InterfaceWord> parseInterface(std::string_view text) {
     }
     return word;
   }
-  // The kernel's rule for link names (dev_valid_name): 1–15 bytes, not "." or "..", no '/',
-  // ':' or whitespace.
-  const bool bad_char = std::any_of(text.begin(), text.end(), [](char c) {
-    return c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\0';
-  });
-  if (text.empty() || text.size() > 15 || text == "." || text == ".." || bad_char) {
+  if (!isValidInterfaceName(text)) {
     return tl::unexpected(invalidTarget(quoted(text) + " is not a valid interface name"));
   }
   word.name = std::string(text);
@@ -92,6 +88,13 @@ Result<IpAddress> parseAddress(std::string_view text, std::string_view role, Con
 }
 
 }  // namespace
+
+bool isValidInterfaceName(std::string_view name) {
+  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    return c == '/' || c == ':' || c == '\0' || std::isspace(static_cast<unsigned char>(c));
+  });
+}
 
 Result<ConnectionTarget> ConnectionTarget::parse(std::string_view remote, std::string_view local,
                                                  std::string_view interface_name) {

@@ -28,24 +28,18 @@ struct ReachOptions {
 
 int exitCodeFor(const ConnectionState& state) { return state.reachable ? kExitOk : kExitFailure; }
 
-// The first line of --watch, or the only output without it.
+// The first line of --watch (as an event, with no previous answer), or the only output without it.
 std::string render(const Connection& connection, bool json, bool with_time) {
-  if (json) {
-    nlohmann::json out = connectionToJson(connection.target, connection.state);
-    if (with_time) {
-      Event event{0, std::chrono::system_clock::now(),
-                  ConnectionEvent{connection.id, connection.target, connection.state, connection.state}};
-      out = eventToJson(event, LinkDirectory());
-      out["previous"] = nullptr;
-    }
-    return toJsonLine(out);
+  if (!with_time) {
+    return json ? toJsonLine(connectionToJson(connection.target, connection.state))
+                : connectionToText(connection.target, connection.state) + "\n";
   }
-  if (with_time) {
-    Event event{0, std::chrono::system_clock::now(),
-                ConnectionEvent{connection.id, connection.target, connection.state, connection.state}};
-    return eventToText(event, LinkDirectory());
-  }
-  return connectionToText(connection.target, connection.state) + "\n";
+  const Event event{0, std::chrono::system_clock::now(),
+                    ConnectionEvent{connection.id, connection.target, connection.state, connection.state}};
+  if (!json) return eventToText(event, LinkDirectory());
+  nlohmann::json out = eventToJson(event, LinkDirectory());
+  out["previous"] = nullptr;
+  return toJsonLine(out);
 }
 
 int runReach(const GlobalOptions& global, const ReachOptions& options) {

@@ -102,16 +102,6 @@ tl::expected<StateRange, std::string> parseRange(std::string_view text) {
   return range;
 }
 
-// The kernel's dev_valid_name() (net/core/dev.c): 1-15 bytes, not "." or "..", no '/', ':' or
-// white space. Checked so that a typo fails at once instead of waiting for a link that cannot exist.
-bool isValidInterfaceName(std::string_view name) {
-  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
-  for (char c : name) {
-    if (c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
 struct InterfaceSpec {
   std::string name;
   std::optional<StateRange> range;  // none: -o's range, or degraded..routable
