@@ -9,5 +9,6 @@ Command statusCommand(CLI::App& parent);  // status.cc
 Command watchCommand(CLI::App& parent);   // watch.cc
 Command reachCommand(CLI::App& parent);   // reach.cc
 Command waitOnlineCommand(CLI::App& parent);  // wait_online.cc
+Command serveCommand(CLI::App& parent);       // serve.cc
 
 }  // namespace netmon::cli

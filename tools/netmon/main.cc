@@ -18,6 +18,7 @@ constexpr CommandSetup kCommands[] = {
     netmon::cli::watchCommand,
     netmon::cli::reachCommand,
     netmon::cli::waitOnlineCommand,
+    netmon::cli::serveCommand,
 };
 
 }  // namespace

@@ -15,8 +15,8 @@
 
 #include "common.h"
 #include "event_loop.h"
+#include "output/event_stream.h"
 #include "output/json.h"
-#include "output/link_directory.h"
 #include "output/text.h"
 #include "output/writer.h"
 
@@ -45,24 +45,15 @@ class EventPrinter {
   EventPrinter(const StatusMonitor& monitor, EventMask shown, bool json, LineWriter& out)
       : monitor_(monitor), shown_(shown), json_(json), out_(out) {}
 
-  // Takes the state to start from; events up to `snapshot.sequence` are already in it.
-  void start(const Snapshot& snapshot) {
-    links_.reset(snapshot);
-    joinedAt_ = snapshot.sequence;
-  }
+  void start(const Snapshot& snapshot) { stream_.start(snapshot); }
 
   void print(const Event& event) {
-    out_.write(json_ ? toJsonLine(eventToJson(event, links_)) : eventToText(event, links_));
+    out_.write(json_ ? toJsonLine(eventToJson(event, stream_.links())) : eventToText(event, stream_.links()));
   }
 
   void onEvent(const Event& event) {
-    if (event.sequence <= joinedAt_) return;
-    links_.apply(event);
-    if (const auto* resync = std::get_if<ResyncEvent>(&event.payload);
-        resync && resync->reason == ResyncReason::SubscriberOverflow) {
-      // Our queued link/address events were dropped: the names and addresses we track are stale.
-      links_.reset(*monitor_.snapshot());
-    }
+    if (!stream_.accept(event)) return;
+    if (stream_.needsReread(event)) stream_.reread(*monitor_.snapshot());
     if (shown_.contains(event.kind())) print(event);
   }
 
@@ -71,29 +62,8 @@ class EventPrinter {
   const EventMask shown_;
   const bool json_;
   LineWriter& out_;
-  LinkDirectory links_;
-  uint64_t joinedAt_ = 0;
+  EventStream stream_;
 };
-
-// Where things stand, as reachability events from "unknown": IPv4, IPv6, then overall.
-void printCurrentState(EventPrinter& printer, const Snapshot& snapshot) {
-  const auto now = std::chrono::system_clock::now();
-  const struct {
-    Family family;
-    const FamilyState state;
-  } rows[] = {
-      {Family::Ipv4, snapshot.ipv4},
-      {Family::Ipv6, snapshot.ipv6},
-      {Family::Unspecified, FamilyState{snapshot.reachability, snapshot.verdict}},
-  };
-  for (const auto& row : rows) {
-    Event event;
-    event.sequence = snapshot.sequence;
-    event.time = now;
-    event.payload = ReachabilityEvent{row.family, row.state.reachability, Reachability::Unknown, row.state.verdict};
-    printer.print(event);
-  }
-}
 
 // Replays a recording: every batch, then done.
 int runReplay(StatusMonitor& monitor, LineWriter& out) {
@@ -144,7 +114,9 @@ int runWatch(const GlobalOptions& global, const WatchOptions& options) {
   // Subscribe first, then read the snapshot: events it already contains are skipped by sequence.
   const std::shared_ptr<const Snapshot> snapshot = monitor->snapshot();
   printer.start(*snapshot);
-  if (shown.contains(EventKind::Reachability)) printCurrentState(printer, *snapshot);
+  if (shown.contains(EventKind::Reachability)) {
+    for (const Event& event : currentStateEvents(*snapshot)) printer.print(event);
+  }
 
   const int status = replay ? runReplay(*monitor, out) : runLive(*monitor, signals->fd(), out);
   if (!options.recordPath.empty()) monitor->flushRecording();

@@ -1,0 +1,524 @@
+#include "serve/http_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <deque>
+#include <list>
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+
+#include "netmon/version.h"
+
+namespace netmon::serve {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Protocol = asio::generic::stream_protocol;
+using Socket = Protocol::socket;
+using Acceptor = asio::basic_socket_acceptor<Protocol>;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+Response textResponse(unsigned status, std::string_view body, std::string_view handler) {
+  Response response;
+  response.status = status;
+  response.contentType = "text/plain; charset=utf-8";
+  response.body = std::string(body);
+  response.handler = handler;
+  return response;
+}
+
+namespace {
+
+constexpr std::string_view kServerName = "netmon/" NETMON_VERSION_STRING;
+// After the last response of a connection, how long unread request bytes are drained before the
+// socket closes (closing with unread data sends a reset that can destroy the response in flight).
+constexpr std::chrono::milliseconds kLingerTimeout{2'000};
+// Pipelined bytes kept beyond one request's headers.
+constexpr size_t kReadBufferSlack = 4 * 1024;
+
+// Formats a sockaddr the way --listen spells it.
+std::string describe(const Protocol::endpoint& endpoint) {
+  const sockaddr* address = endpoint.data();
+  if (address->sa_family == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(address);
+    const size_t length = endpoint.size() > offsetof(sockaddr_un, sun_path) ? endpoint.size() - offsetof(sockaddr_un, sun_path) : 0;
+    std::string path(un->sun_path, strnlen(un->sun_path, length));
+    return "unix:" + (path.empty() ? std::string("(unnamed)") : path);
+  }
+  asio::ip::tcp::endpoint tcp;
+  std::memcpy(tcp.data(), address, std::min<size_t>(endpoint.size(), sizeof(sockaddr_storage)));
+  ListenAddress listen;
+  listen.tcp = tcp;
+  return listen.toString();
+}
+
+}  // namespace
+
+class Session;
+
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
+ public:
+  Impl(asio::io_context& io, ServerLimits limits, std::vector<std::string> allowed_hosts, RequestHandler handler,
+       DaemonMetrics& metrics)
+      : io_(io), limits_(limits), allowedHosts_(std::move(allowed_hosts)), handler_(std::move(handler)),
+        metrics_(metrics) {}
+
+  asio::io_context& io_;
+  const ServerLimits limits_;
+  const std::vector<std::string> allowedHosts_;
+  RequestHandler handler_;
+  DaemonMetrics& metrics_;
+  // False once the HttpServer is gone: sessions still held by pending handlers then only wind down.
+  bool attached_ = true;
+  bool stopped_ = false;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::vector<std::string> socketFiles_;  // Unix sockets we created, removed at stop()
+  std::list<Session*> sessions_;          // every session object alive, open or winding down
+  size_t open_ = 0;                       // sessions not yet closed
+  size_t streams_ = 0;                    // open event streams
+
+  void accept(Acceptor& acceptor);
+  void onAccepted(Socket socket);
+  bool evictOne();
+  void publishGauges() {
+    if (!attached_) return;
+    metrics_.setOpenConnections(open_);
+    metrics_.setStreamClients(streams_);
+  }
+  void stop();
+};
+
+// One connection: requests answered in turn, or (after GET /v1/events) an event stream.
+class Session : public StreamClient, public std::enable_shared_from_this<Session> {
+ public:
+  enum class Phase { ReadingHeader, Idle, Responding, Streaming, Closing };
+
+  Session(std::shared_ptr<HttpServer::Impl> server, Socket socket)
+      : server_(std::move(server)), socket_(std::move(socket)), timer_(server_->io_),
+        buffer_(server_->limits_.maxHeaderBytes + kReadBufferSlack) {
+    position_ = server_->sessions_.insert(server_->sessions_.end(), this);
+    ++server_->open_;
+    server_->publishGauges();
+  }
+
+  ~Session() override {
+    server_->sessions_.erase(position_);
+    if (!closed_) markClosed();
+  }
+
+  void start() { readHeader(); }
+
+  // Closes the socket at once; pending operations end with operation_aborted.
+  void close() {
+    if (closed_) return;
+    markClosed();
+    error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+    queue_.clear();
+  }
+
+  bool closed() const { return closed_; }
+  // Waiting for a request (a slowloris peer, or an idle keep-alive): may be evicted.
+  bool evictable() const { return !closed_ && (phase_ == Phase::ReadingHeader || phase_ == Phase::Idle); }
+  Clock::time_point phaseSince() const { return since_; }
+
+  void send(std::shared_ptr<const std::string> frame) override {
+    if (closed_ || phase_ != Phase::Streaming) return;
+    if (queue_.size() >= server_->limits_.streamQueueLimit) {
+      if (server_->attached_) server_->metrics_.countStreamOverflow();
+      close();
+      return;
+    }
+    queue_.push_back(std::move(frame));
+    writeFrames();
+  }
+
+ private:
+  const ServerLimits& limits() const { return server_->limits_; }
+
+  void enter(Phase phase) {
+    phase_ = phase;
+    since_ = Clock::now();
+  }
+
+  void markClosed() {
+    closed_ = true;
+    --server_->open_;
+    if (phase_ == Phase::Streaming) --server_->streams_;
+    server_->publishGauges();
+  }
+
+  void armTimer(std::chrono::milliseconds timeout) {
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this()](error_code error) {
+      if (!error) self->close();
+    });
+  }
+
+  // Between requests: wait (up to idleTimeout) for the first byte of the next one.
+  void awaitRequest() {
+    if (buffer_.size() > 0) return readHeader();  // pipelined: already here
+    enter(Phase::Idle);
+    armTimer(limits().idleTimeout);
+    socket_.async_wait(Socket::wait_read, [self = shared_from_this()](error_code error) {
+      if (self->closed_) return;
+      if (error) return self->close();
+      self->readHeader();
+    });
+  }
+
+  void readHeader() {
+    enter(Phase::ReadingHeader);
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(limits().maxHeaderBytes));
+    armTimer(limits().headerTimeout);
+    http::async_read_header(socket_, buffer_, *parser_,
+                            [self = shared_from_this()](error_code error, size_t) { self->onHeader(error); });
+  }
+
+  // The request line is too long when no line ended within the header limit.
+  bool requestLineTooLong() const {
+    const auto data = buffer_.data();
+    const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+    return bytes.find('\n') == std::string_view::npos;
+  }
+
+  void onHeader(error_code error) {
+    if (closed_) return;
+    timer_.cancel();
+    if (error == http::error::end_of_stream) return close();  // the peer closed between requests
+    if (error == http::error::header_limit || error == http::error::buffer_overflow) {
+      return refuse(requestLineTooLong() ? 414 : 431,
+                    requestLineTooLong() ? "request line too long\n" : "request header fields too large\n");
+    }
+    if (error.category() == http::make_error_code(http::error::bad_target).category()) {
+      return refuse(400, "malformed request\n");
+    }
+    if (error) return close();  // reset, or an I/O error: nobody to answer
+
+    const auto& request = parser_->get();
+    const auto fields = static_cast<size_t>(std::distance(request.begin(), request.end()));
+    if (fields > limits().maxHeaderFields) return refuse(431, "too many header fields\n");
+    const bool has_body = parser_->chunked() || (parser_->content_length() && *parser_->content_length() > 0);
+    if (request.method() != http::verb::get && request.method() != http::verb::head) {
+      Response response = textResponse(405, "method not allowed\n");
+      response.headers.emplace_back("Allow", "GET, HEAD");
+      return respond(std::move(response), /*keep_alive=*/!has_body);
+    }
+    // The body is left unread, so the connection cannot carry another request after it.
+    if (has_body) return refuse(413, "a request body is not accepted\n");
+    const auto host = request.find(http::field::host);
+    if (host == request.end()) {
+      if (request.version() >= 11) return refuse(400, "missing Host header\n");
+    } else if (!isAllowedHost(host->value(), server_->allowedHosts_)) {
+      return respond(textResponse(421, "misdirected request: Host is not this daemon (see --allowed-host)\n"),
+                     parser_->keep_alive());
+    }
+    const std::string_view target = request.target();
+    if (!target.starts_with('/')) return refuse(400, "the request target must be a path\n");
+
+    Request view;
+    view.method = request.method_string();
+    const size_t question = target.find('?');
+    view.path = target.substr(0, question);
+    view.query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    if (const auto accept = request.find(http::field::accept); accept != request.end()) view.accept = accept->value();
+    if (const auto last = request.find("Last-Event-ID"); last != request.end()) view.lastEventId = last->value();
+    head_ = request.method() == http::verb::head;
+    version_ = request.version();
+
+    Reply reply = server_->handler_(view);
+    if (auto* stream = std::get_if<StreamResponse>(&reply)) return startStream(std::move(*stream));
+    respond(std::move(std::get<Response>(reply)), parser_->keep_alive());
+  }
+
+  // An error response after which the connection closes.
+  void refuse(unsigned status, std::string_view body) { respond(textResponse(status, body), false); }
+
+  void respond(Response response, bool keep_alive) {
+    if (server_->attached_) server_->metrics_.countHttpRequest(response.handler, response.status);
+    enter(Phase::Responding);
+    auto message = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status),
+                                                                        version_ == 10 ? 10 : 11);
+    message->set(http::field::server, kServerName);
+    message->set(http::field::content_type, response.contentType);
+    message->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : response.headers) message->set(name, value);
+    message->body() = std::move(response.body);
+    message->keep_alive(keep_alive);
+    message->prepare_payload();
+    auto serializer = std::make_shared<http::response_serializer<http::string_body>>(*message);
+    auto done = [self = shared_from_this(), message, serializer, keep_alive](error_code error, size_t) {
+      if (self->closed_) return;
+      self->timer_.cancel();
+      if (error) return self->close();
+      if (keep_alive) return self->awaitRequest();
+      self->lingeringClose();
+    };
+    armTimer(limits().writeTimeout);
+    if (head_) {
+      http::async_write_header(socket_, *serializer, std::move(done));
+    } else {
+      http::async_write(socket_, *serializer, std::move(done));
+    }
+  }
+
+  // Half-closes, then drains what the peer still sends (bounded in time) before closing, so the
+  // peer reads our last response instead of a reset.
+  void lingeringClose() {
+    enter(Phase::Closing);
+    error_code ignored;
+    socket_.shutdown(Socket::shutdown_send, ignored);
+    armTimer(kLingerTimeout);
+    drain();
+  }
+
+  void drain() {
+    socket_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](error_code error, size_t) {
+      if (self->closed_) return;
+      if (error) return self->close();
+      self->drain();
+    });
+  }
+
+  void startStream(StreamResponse stream) {
+    if (server_->streams_ >= limits().maxStreams) {
+      return respond(textResponse(503, "too many event-stream clients\n", stream.handler), false);
+    }
+    if (server_->attached_) server_->metrics_.countHttpRequest(stream.handler, 200);
+    enter(Phase::Streaming);
+    ++server_->streams_;
+    server_->publishGauges();
+    // No Content-Length and no chunking: the stream ends when the connection does.
+    queue_.push_back(std::make_shared<const std::string>(fmt::format(
+        "HTTP/1.{} 200 OK\r\nServer: {}\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+        "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n",
+        version_ == 10 ? 0 : 1, kServerName)));
+    if (head_) {
+      writeFrames();
+      return;
+    }
+    for (auto& frame : stream.initial) queue_.push_back(std::move(frame));
+    if (stream.attach) stream.attach(shared_from_this());
+    writeFrames();
+    keepAlive();
+    discardInput();
+  }
+
+  void writeFrames() {
+    if (writing_ || queue_.empty() || closed_) return;
+    writing_ = true;
+    writeStarted_ = Clock::now();
+    inFlight_.clear();
+    buffers_.clear();
+    // Everything queued goes in one gathered write.
+    while (!queue_.empty() && inFlight_.size() < 64) {
+      inFlight_.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+      buffers_.emplace_back(inFlight_.back()->data(), inFlight_.back()->size());
+    }
+    asio::async_write(socket_, buffers_, [self = shared_from_this()](error_code error, size_t) {
+      self->writing_ = false;
+      if (self->closed_) return;
+      if (error) return self->close();
+      if (self->head_) return self->lingeringClose();
+      self->writeFrames();
+    });
+  }
+
+  // Every keepAliveInterval: a comment line when nothing else was sent, and the end of a client
+  // that has not taken a write for writeTimeout.
+  void keepAlive() {
+    timer_.expires_after(limits().keepAliveInterval);
+    timer_.async_wait([self = shared_from_this()](error_code error) {
+      if (error || self->closed_) return;
+      if (self->writing_ && Clock::now() - self->writeStarted_ > self->limits().writeTimeout) return self->close();
+      static const auto kComment = std::make_shared<const std::string>(": keep-alive\n\n");
+      if (!self->writing_ && self->queue_.empty()) self->send(kComment);
+      self->keepAlive();
+    });
+  }
+
+  // A stream client has nothing more to say; read and drop whatever it sends. Its half-close
+  // (EOF) is not the end: it may still be reading. Writes tell when it is gone.
+  void discardInput() {
+    buffer_.clear();
+    socket_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](error_code error, size_t) {
+      if (self->closed_) return;
+      if (error == asio::error::eof) return;
+      if (error) return self->close();
+      self->discardInput();
+    });
+  }
+
+  std::shared_ptr<HttpServer::Impl> server_;
+  Socket socket_;
+  asio::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  std::list<Session*>::iterator position_;
+  Phase phase_ = Phase::ReadingHeader;
+  Clock::time_point since_ = Clock::now();
+  bool closed_ = false;
+  bool head_ = false;
+  unsigned version_ = 11;
+  std::array<char, 4096> discard_{};
+  // Event stream.
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  std::vector<std::shared_ptr<const std::string>> inFlight_;
+  std::vector<asio::const_buffer> buffers_;
+  bool writing_ = false;
+  Clock::time_point writeStarted_;
+};
+
+void HttpServer::Impl::accept(Acceptor& acceptor) {
+  acceptor.async_accept([self = shared_from_this(), &acceptor](error_code error, Socket socket) {
+    if (self->stopped_) return;
+    if (error == asio::error::operation_aborted) return;
+    if (error) {
+      // Out of descriptors or memory: try again shortly rather than spinning.
+      auto retry = std::make_shared<asio::steady_timer>(self->io_, std::chrono::milliseconds(100));
+      retry->async_wait([self, retry, &acceptor](error_code) {
+        if (!self->stopped_) self->accept(acceptor);
+      });
+      return;
+    }
+    self->onAccepted(std::move(socket));
+    self->accept(acceptor);
+  });
+}
+
+bool HttpServer::Impl::evictOne() {
+  Session* oldest = nullptr;
+  for (Session* session : sessions_) {
+    if (session->evictable() && (!oldest || session->phaseSince() < oldest->phaseSince())) oldest = session;
+  }
+  if (!oldest) return false;
+  oldest->close();
+  metrics_.countRejectedConnection(ConnectionRejection::Evicted);
+  return true;
+}
+
+void HttpServer::Impl::onAccepted(Socket socket) {
+  if (open_ >= limits_.maxConnections && !evictOne()) {
+    metrics_.countRejectedConnection(ConnectionRejection::Limit);
+    metrics_.countHttpRequest("other", 503);
+    static constexpr std::string_view kBusy =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 25\r\n"
+        "Retry-After: 1\r\nConnection: close\r\n\r\nconnection limit reached\n";
+    // Best effort, never blocking: the socket is new, its send buffer empty.
+    [[maybe_unused]] const ssize_t sent =
+        ::send(socket.native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    error_code ignored;
+    socket.shutdown(Socket::shutdown_send, ignored);
+    socket.close(ignored);
+    return;
+  }
+  const int family = socket.local_endpoint().data()->sa_family;
+  if (family == AF_INET || family == AF_INET6) {
+    error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);  // event frames are small and urgent
+  }
+  std::make_shared<Session>(shared_from_this(), std::move(socket))->start();
+}
+
+void HttpServer::Impl::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& acceptor : acceptors_) {
+    error_code ignored;
+    acceptor->close(ignored);
+  }
+  for (const std::string& path : socketFiles_) ::unlink(path.c_str());
+  // Closing ends the session's pending operations; it stays in the list until destroyed.
+  const std::vector<Session*> sessions(sessions_.begin(), sessions_.end());
+  for (Session* session : sessions) session->close();
+}
+
+HttpServer::HttpServer(asio::io_context& io, ServerLimits limits, std::vector<std::string> allowed_hosts,
+                       RequestHandler handler, DaemonMetrics& metrics)
+    : impl_(std::make_shared<Impl>(io, limits, std::move(allowed_hosts), std::move(handler), metrics)) {}
+
+HttpServer::~HttpServer() {
+  impl_->stop();
+  impl_->attached_ = false;
+}
+
+tl::expected<ListenAddress, std::string> HttpServer::listen(const ListenAddress& address) {
+  const auto failure = [&](std::string_view what, const error_code& error) {
+    return tl::unexpected(fmt::format("listen on {}: {}: {}", address.toString(), what, error.message()));
+  };
+  Protocol::endpoint endpoint;
+  if (address.kind == ListenAddress::Kind::Unix) {
+    // A socket file left by an earlier run would make bind fail; anything else at the path stays.
+    struct stat status{};
+    if (::lstat(address.path.c_str(), &status) == 0 && S_ISSOCK(status.st_mode)) ::unlink(address.path.c_str());
+    endpoint = Protocol::endpoint(asio::local::stream_protocol::endpoint(address.path));
+  } else {
+    endpoint = Protocol::endpoint(address.tcp);
+  }
+  auto acceptor = std::make_unique<Acceptor>(impl_->io_);
+  error_code error;
+  acceptor->open(endpoint.protocol(), error);
+  if (error) return failure("socket", error);
+  if (address.kind == ListenAddress::Kind::Tcp) {
+    acceptor->set_option(asio::socket_base::reuse_address(true), error);
+    // [::]:PORT and 0.0.0.0:PORT are two listeners, as the user wrote them.
+    if (address.tcp.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), error);
+  }
+  acceptor->bind(endpoint, error);
+  if (error) return failure("bind", error);
+  acceptor->listen(asio::socket_base::max_listen_connections, error);
+  if (error) return failure("listen", error);
+  ListenAddress bound = address;
+  if (address.kind == ListenAddress::Kind::Tcp) {
+    const Protocol::endpoint local = acceptor->local_endpoint(error);
+    if (!error) std::memcpy(bound.tcp.data(), local.data(), std::min<size_t>(local.size(), sizeof(sockaddr_in6)));
+  } else {
+    impl_->socketFiles_.push_back(address.path);
+  }
+  impl_->acceptors_.push_back(std::move(acceptor));
+  return bound;
+}
+
+tl::expected<std::string, std::string> HttpServer::adopt(int listening_fd) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (::getsockname(listening_fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
+    return tl::unexpected(fmt::format("socket {} passed by systemd: getsockname: {}", listening_fd, std::strerror(errno)));
+  auto acceptor = std::make_unique<Acceptor>(impl_->io_);
+  error_code error;
+  acceptor->assign(Protocol(storage.ss_family, SOCK_STREAM), listening_fd, error);
+  if (error) return tl::unexpected(fmt::format("socket {} passed by systemd: {}", listening_fd, error.message()));
+  std::string description = describe(acceptor->local_endpoint(error));
+  impl_->acceptors_.push_back(std::move(acceptor));
+  return description;
+}
+
+void HttpServer::start() {
+  for (auto& acceptor : impl_->acceptors_) impl_->accept(*acceptor);
+}
+
+void HttpServer::stop() { impl_->stop(); }
+
+size_t HttpServer::openConnections() const { return impl_->open_; }
+size_t HttpServer::openStreams() const { return impl_->streams_; }
+
+}  // namespace netmon::serve
