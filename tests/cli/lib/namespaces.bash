@@ -11,7 +11,12 @@ background=
 failures=0
 
 cleanup() {
-  if [[ -n $background ]]; then kill -KILL "$background" 2>/dev/null; wait "$background" 2>/dev/null; fi
+  if [[ -n $background ]]; then
+    # timeout(1) puts itself and its child in a process group of its own: end both.
+    kill -KILL -- "-$background" 2>/dev/null
+    kill -KILL "$background" 2>/dev/null
+    wait "$background" 2>/dev/null
+  fi
   ip netns del "$ns" 2>/dev/null
   ip netns del "$peer" 2>/dev/null
   rm -rf "$tmp"

@@ -10,11 +10,8 @@ namespace netmon::serve {
 namespace {
 
 Response jsonResponse(unsigned status, const nlohmann::json& body, std::string_view handler) {
-  Response response;
-  response.status = status;
+  Response response = textResponse(status, cli::toJsonLine(body), handler);
   response.contentType = "application/json";
-  response.body = cli::toJsonLine(body);
-  response.handler = handler;
   return response;
 }
 

@@ -78,9 +78,13 @@ StreamResponse EventHub::open(std::optional<std::string_view> last_event_id) {
 
   if (!last_event_id) {
     const auto snapshot = monitor_.snapshot();
-    for (const Event& event : cli::currentStateEvents(*snapshot)) {
-      response.initial.push_back(
-          frame(snapshot->sequence, withoutNewline(cli::toJsonLine(cli::eventToJson(event, stream_.links())))));
+    const std::vector<Event> joining = cli::currentStateEvents(*snapshot);
+    for (size_t i = 0; i < joining.size(); ++i) {
+      const std::string json = withoutNewline(cli::toJsonLine(cli::eventToJson(joining[i], stream_.links())));
+      // Only the last joining frame carries the id: a client cut off before it has seen where
+      // things stand only in part, and must join afresh rather than resume.
+      response.initial.push_back(i + 1 == joining.size() ? frame(snapshot->sequence, json)
+                                                         : std::make_shared<const std::string>("data: " + json + "\n\n"));
     }
     return response;
   }

@@ -10,7 +10,8 @@
 //
 // Joining a stream:
 //   - without Last-Event-ID: where things stand, as `watch --json` starts (reachability of ipv4,
-//     ipv6 and overall, each with previous "unknown"), then every change;
+//     ipv6 and overall, each with previous "unknown"; only the last of the three has an id, so a
+//     client cut off in between joins afresh), then every change;
 //   - with the id of an event still in the ring (or of the latest one): exactly the events after
 //     it, then every change;
 //   - with any other id (evicted from the ring, another daemon run, garbage): one resync frame,

@@ -88,7 +88,12 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   bool attached_ = true;
   bool stopped_ = false;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
-  std::vector<std::string> socketFiles_;  // Unix sockets we created, removed at stop()
+  struct SocketFile {
+    std::string path;
+    dev_t device;
+    ino_t inode;
+  };
+  std::vector<SocketFile> socketFiles_;  // Unix sockets we created, removed at stop() if still ours
   std::list<Session*> sessions_;          // every session object alive, open or winding down
   size_t open_ = 0;                       // sessions not yet closed
   size_t streams_ = 0;                    // open event streams
@@ -446,7 +451,12 @@ void HttpServer::Impl::stop() {
     error_code ignored;
     acceptor->close(ignored);
   }
-  for (const std::string& path : socketFiles_) ::unlink(path.c_str());
+  for (const SocketFile& file : socketFiles_) {
+    // Another daemon may have replaced the file since (after we were gone from it): leave theirs.
+    struct stat status{};
+    if (::lstat(file.path.c_str(), &status) == 0 && status.st_dev == file.device && status.st_ino == file.inode)
+      ::unlink(file.path.c_str());
+  }
   // Closing ends the session's pending operations; it stays in the list until destroyed.
   const std::vector<Session*> sessions(sessions_.begin(), sessions_.end());
   for (Session* session : sessions) session->close();
@@ -467,10 +477,18 @@ tl::expected<ListenAddress, std::string> HttpServer::listen(const ListenAddress&
   };
   Protocol::endpoint endpoint;
   if (address.kind == ListenAddress::Kind::Unix) {
-    // A socket file left by an earlier run would make bind fail; anything else at the path stays.
-    struct stat status{};
-    if (::lstat(address.path.c_str(), &status) == 0 && S_ISSOCK(status.st_mode)) ::unlink(address.path.c_str());
+    // A socket file left by an earlier run would make bind fail, so it is removed — but only when
+    // nobody accepts on it: a live daemon's socket is "in use", as a bound TCP port is.
     endpoint = Protocol::endpoint(asio::local::stream_protocol::endpoint(address.path));
+    struct stat status{};
+    if (::lstat(address.path.c_str(), &status) == 0 && S_ISSOCK(status.st_mode)) {
+      Socket probe(impl_->io_);
+      error_code connect_error;
+      probe.open(endpoint.protocol(), connect_error);
+      if (!connect_error) probe.connect(endpoint, connect_error);
+      if (!connect_error) return failure("bind", asio::error::make_error_code(asio::error::address_in_use));
+      if (connect_error == asio::error::connection_refused) ::unlink(address.path.c_str());
+    }
   } else {
     endpoint = Protocol::endpoint(address.tcp);
   }
@@ -492,7 +510,9 @@ tl::expected<ListenAddress, std::string> HttpServer::listen(const ListenAddress&
     const Protocol::endpoint local = acceptor->local_endpoint(error);
     if (!error) std::memcpy(bound.tcp.data(), local.data(), std::min<size_t>(local.size(), sizeof(sockaddr_in6)));
   } else {
-    impl_->socketFiles_.push_back(address.path);
+    struct stat status{};
+    if (::lstat(address.path.c_str(), &status) == 0)
+      impl_->socketFiles_.push_back({address.path, status.st_dev, status.st_ino});
   }
   impl_->acceptors_.push_back(std::move(acceptor));
   return bound;
