@@ -77,15 +77,26 @@ StreamResponse EventHub::open(std::optional<std::string_view> last_event_id) {
   response.attach = [this](const std::shared_ptr<StreamClient>& client) { clients_.push_back(client); };
 
   if (!last_event_id) {
+    // Rendered once per state, not per client: a thousand clients reconnecting at once must not
+    // hold the events back.
     const auto snapshot = monitor_.snapshot();
-    const std::vector<Event> joining = cli::currentStateEvents(*snapshot);
-    for (size_t i = 0; i < joining.size(); ++i) {
-      const std::string json = withoutNewline(cli::toJsonLine(cli::eventToJson(joining[i], stream_.links())));
-      // Only the last joining frame carries the id: a client cut off before it has seen where
-      // things stand only in part, and must join afresh rather than resume.
-      response.initial.push_back(i + 1 == joining.size() ? frame(snapshot->sequence, json)
-                                                         : std::make_shared<const std::string>("data: " + json + "\n\n"));
+    const auto now = std::chrono::steady_clock::now();
+    // Their `time` is when they were rendered: re-rendered each second at most.
+    if (joiningFrames_.empty() || joiningSequence_ != snapshot->sequence || now - joiningRendered_ > std::chrono::seconds(1)) {
+      joiningFrames_.clear();
+      joiningSequence_ = snapshot->sequence;
+      joiningRendered_ = now;
+      const std::vector<Event> joining = cli::currentStateEvents(*snapshot);
+      for (size_t i = 0; i < joining.size(); ++i) {
+        const std::string json = withoutNewline(cli::toJsonLine(cli::eventToJson(joining[i], stream_.links())));
+        // Only the last joining frame carries the id: a client cut off before it has seen where
+        // things stand only in part, and must join afresh rather than resume.
+        joiningFrames_.push_back(i + 1 == joining.size()
+                                     ? frame(snapshot->sequence, json)
+                                     : std::make_shared<const std::string>("data: " + json + "\n\n"));
+      }
     }
+    response.initial = joiningFrames_;
     return response;
   }
   const std::optional<uint64_t> resume = parseId(*last_event_id);

@@ -20,6 +20,7 @@
 //
 // Thread safety: none; use on the thread that runs the monitor's process() (the io_context's).
 // Lifetime: the monitor must outlive the hub.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -67,6 +68,9 @@ class EventHub {
   uint64_t latest_ = 0;   // the newest sequence the hub knows (joining snapshot or event)
   uint64_t evicted_ = 0;  // the newest sequence dropped from the ring: ids below it cannot resume
   std::vector<std::weak_ptr<StreamClient>> clients_;
+  std::vector<std::shared_ptr<const std::string>> joiningFrames_;  // for joiningSequence_
+  uint64_t joiningSequence_ = 0;
+  std::chrono::steady_clock::time_point joiningRendered_;
   Subscription subscription_;
 };
 

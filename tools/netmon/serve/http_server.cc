@@ -341,6 +341,8 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     }
     asio::async_write(socket_, buffers_, [self = shared_from_this()](error_code error, size_t) {
       self->writing_ = false;
+      self->inFlight_.clear();  // release the frames now, not at the next write
+      self->buffers_.clear();
       if (self->closed_) return;
       if (error) return self->close();
       if (self->head_) return self->lingeringClose();
@@ -361,13 +363,13 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     });
   }
 
-  // A stream client has nothing more to say; read and drop whatever it sends. Its half-close
-  // (EOF) is not the end: it may still be reading. Writes tell when it is gone.
+  // A stream client has nothing more to say; read and drop whatever it sends. Its EOF ends the
+  // stream at once: EventSource and curl close both directions when they leave, and waiting for a
+  // write to fail would hold the client's slot until the next keep-alive.
   void discardInput() {
     buffer_.clear();
     socket_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](error_code error, size_t) {
       if (self->closed_) return;
-      if (error == asio::error::eof) return;
       if (error) return self->close();
       self->discardInput();
     });
@@ -384,7 +386,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
   bool closed_ = false;
   bool head_ = false;
   unsigned version_ = 11;
-  std::array<char, 4096> discard_{};
+  std::array<char, 512> discard_{};  // per connection: 1,000 stream clients hold 1,000 of these
   // Event stream.
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::vector<std::shared_ptr<const std::string>> inFlight_;
