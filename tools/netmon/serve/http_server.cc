@@ -166,7 +166,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
   void markClosed() {
     closed_ = true;
     --server_->open_;
-    if (phase_ == Phase::Streaming) --server_->streams_;
+    if (countedAsStream_) --server_->streams_;
     server_->publishGauges();
   }
 
@@ -229,6 +229,9 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     }
     // The body is left unread, so the connection cannot carry another request after it.
     if (has_body) return refuse(413, "a request body is not accepted\n");
+    // RFC 9112 §3.2: more than one Host is a bad request (a proxy reading the other one would
+    // disagree with this guard).
+    if (request.count(http::field::host) > 1) return refuse(400, "more than one Host header\n");
     const auto host = request.find(http::field::host);
     if (host == request.end()) {
       if (request.version() >= 11) return refuse(400, "missing Host header\n");
@@ -310,6 +313,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     if (server_->attached_) server_->metrics_.countHttpRequest(stream.handler, 200);
     enter(Phase::Streaming);
     ++server_->streams_;
+    countedAsStream_ = true;  // until closed, whatever phase follows (HEAD: a lingering close)
     server_->publishGauges();
     // No Content-Length and no chunking: the stream ends when the connection does.
     queue_.push_back(std::make_shared<const std::string>(fmt::format(
@@ -384,6 +388,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
   Phase phase_ = Phase::ReadingHeader;
   Clock::time_point since_ = Clock::now();
   bool closed_ = false;
+  bool countedAsStream_ = false;
   bool head_ = false;
   unsigned version_ = 11;
   std::array<char, 512> discard_{};  // per connection: 1,000 stream clients hold 1,000 of these
