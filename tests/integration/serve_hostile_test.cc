@@ -697,8 +697,8 @@ TEST_F(ServeHostileTest, FullConnectionTableEvictsTheOldestSlowloris) {
 }
 
 TEST_F(ServeHostileTest, EverySlotHoldingAStreamMeans503) {
-  // Streams are not evictable. A short keep-alive interval lets the daemon notice a stream client
-  // that left (its next write fails) and free the slot.
+  // Streams are not evictable. A stream client that leaves frees its slot when the daemon reads its
+  // EOF (or, had it vanished without one, at the next keep-alive write, hence the short interval).
   DaemonProcess* daemon =
       startDaemon({"--max-connections", "16", "--max-stream-clients", "16", "--keep-alive-interval", "0.2"});
   ASSERT_NE(daemon, nullptr);
@@ -716,7 +716,7 @@ TEST_F(ServeHostileTest, EverySlotHoldingAStreamMeans503) {
   const auto deadline = in(10s);
   HttpResponse after = httpGet(*daemon, "/-/healthy");
   for (int attempt = 0; attempt < 500 && after.status != 200 && Clock::now() < deadline; ++attempt) {
-    std::this_thread::sleep_for(20ms);  // between attempts: the slot frees on a daemon timer
+    std::this_thread::sleep_for(20ms);  // between attempts: the daemon frees the slot asynchronously
     after = httpGet(*daemon, "/-/healthy");
   }
   EXPECT_EQ(after.status, 200) << "a slot should free once a stream client leaves: " << after.describe();
