@@ -67,6 +67,12 @@ class Mirror {
   // Reconcile the routes through `link_index` of `family` with what the kernel reports now.
   void reconcileLinkRoutes(int link_index, Family family, const std::vector<Route>& kernel_routes);
 
+  // The active probe finished: keeps the result, queues a ProbeEvent when the outcome, redirect or
+  // interface differ from the last one, and re-derives reachability at finishBatch().
+  void applyProbe(ProbeResult result);
+  // The overall verdict from routing alone, before the probe's refinement: the route to probe.
+  const Verdict& routedVerdict() const { return routed_overall_; }
+
   // Re-derives what changed since the last call and queues reachability/link events.
   void finishBatch();
   std::vector<EventPayload> takeEvents();
@@ -97,6 +103,7 @@ class Mirror {
 
   void emit(EventPayload payload);
   void countChange();
+  void refineReachability();
   bool wants(EventKind kind) const { return interest_.contains(kind); }
   void deriveLink(Link& link) const;
   void noteRouteForDerivation(const Route& route, bool removed);
@@ -131,8 +138,10 @@ class Mirror {
   uint64_t routes_refused_ = 0;
   bool dirty_ = false;
   bool has_data_ = false;
-  FamilyState ipv4_, ipv6_;
-  Verdict overall_;
+  FamilyState ipv4_, ipv6_;  // refined by probe_
+  Verdict overall_;          // refined by probe_
+  Verdict routed_ipv4_, routed_ipv6_, routed_overall_;  // from routing alone
+  std::optional<ProbeResult> probe_;
   TransportMedium medium_ = TransportMedium::None;
   std::vector<EventPayload> events_;
 };
