@@ -79,6 +79,9 @@ struct NETMON_EXPORT Counters {
   uint64_t subscriberOverflows = 0;  // subscriber queues that overflowed and were coalesced
   uint64_t readErrors = 0;           // socket read errors other than ENOBUFS (survived)
   uint64_t routesRefused = 0;        // routes beyond the mirror's capacity (16.7M per family), not kept
+  uint64_t probesOnline = 0;         // active probe runs (MonitorOptions::probe) by outcome
+  uint64_t probesCaptivePortal = 0;
+  uint64_t probesNoAnswer = 0;
   bool degraded = false;             // a dump could not complete after bounded retries
   friend bool operator==(const Counters&, const Counters&) = default;
 };

@@ -357,6 +357,7 @@ void Mirror::applyProbe(ProbeResult result) {
                     probe_->interface != result.interface;
   std::optional<ProbeOutcome> previous;
   if (probe_) previous = probe_->outcome;
+  if (size_t(result.outcome) < probe_runs_.size()) ++probe_runs_[size_t(result.outcome)];
   probe_ = std::move(result);
   if (news) {
     emit(ProbeEvent{*probe_, previous});

@@ -10,6 +10,7 @@
 //
 // Thread safety: none; the monitor serialises access (its thread or its process() caller, with
 // the snapshot lock held).
+#include <array>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -81,6 +82,8 @@ class Mirror {
   // the monitor are stale when it moved.
   uint64_t generation() const { return generation_; }
   uint64_t routesRefused() const { return routes_refused_; }
+  // Probe runs so far, by outcome (Online, CaptivePortal, NoAnswer).
+  const std::array<uint64_t, 3>& probeRuns() const { return probe_runs_; }
   bool hasLink(int index) const { return links_.count(index) != 0; }
   bool hasData() const { return has_data_; }
   void markHasData() { has_data_ = true; dirty_ = true; }
@@ -142,6 +145,7 @@ class Mirror {
   Verdict overall_;          // refined by probe_
   Verdict routed_ipv4_, routed_ipv6_, routed_overall_;  // from routing alone
   std::optional<ProbeResult> probe_;
+  std::array<uint64_t, 3> probe_runs_{};
   TransportMedium medium_ = TransportMedium::None;
   std::vector<EventPayload> events_;
 };

@@ -139,6 +139,9 @@ class StatusMonitor::Impl {
     Counters counters = counters_;
     counters.subscriberOverflows = registry_->overflows();
     counters.routesRefused = mirror_.routesRefused();
+    counters.probesOnline = mirror_.probeRuns()[size_t(ProbeOutcome::Online)];
+    counters.probesCaptivePortal = mirror_.probeRuns()[size_t(ProbeOutcome::CaptivePortal)];
+    counters.probesNoAnswer = mirror_.probeRuns()[size_t(ProbeOutcome::NoAnswer)];
     return counters;
   }
 
