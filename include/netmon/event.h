@@ -8,6 +8,7 @@
 
 #include "netmon/connection.h"
 #include "netmon/model.h"
+#include "netmon/probe.h"
 #include "netmon/snapshot.h"
 
 namespace netmon {
@@ -57,11 +58,20 @@ struct ConnectionEvent {
   ConnectionState previous;
 };
 
-using EventPayload =
-    std::variant<LinkEvent, AddressEvent, RouteEvent, RuleEvent, ReachabilityEvent, ResyncEvent, ConnectionEvent>;
+// The active probe (probe.h) finished with a different outcome, redirect target or interface than
+// the previous run (the first run always counts). A run that only measured another latency is not
+// an event; Snapshot::probe always holds the latest. The reachability it causes comes as
+// ReachabilityEvents in the same batch.
+struct ProbeEvent {
+  ProbeResult result;
+  std::optional<ProbeOutcome> previous;  // none for the first run
+};
+
+using EventPayload = std::variant<LinkEvent, AddressEvent, RouteEvent, RuleEvent, ReachabilityEvent, ResyncEvent,
+                                  ConnectionEvent, ProbeEvent>;
 
 enum class EventKind : uint8_t {
-  Link = 1, Address = 2, Route = 4, Rule = 8, Reachability = 16, Resync = 32, Connection = 64,
+  Link = 1, Address = 2, Route = 4, Rule = 8, Reachability = 16, Resync = 32, Connection = 64, Probe = 128,
 };
 NETMON_EXPORT std::string_view toString(EventKind);  // "link", "address", ... (JSON `type`)
 NETMON_EXPORT std::optional<EventKind> eventKindFromString(std::string_view);
@@ -71,7 +81,7 @@ class EventMask {
  public:
   constexpr EventMask() = default;
   constexpr EventMask(EventKind kind) : bits_(static_cast<uint8_t>(kind)) {}  // NOLINT: implicit by design
-  static constexpr EventMask all() { EventMask m; m.bits_ = 0x7F; return m; }
+  static constexpr EventMask all() { EventMask m; m.bits_ = 0xFF; return m; }
   static constexpr EventMask none() { return EventMask(); }
   constexpr EventMask operator|(EventMask o) const { EventMask m; m.bits_ = bits_ | o.bits_; return m; }
   constexpr EventMask& operator|=(EventMask o) { bits_ |= o.bits_; return *this; }

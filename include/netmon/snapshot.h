@@ -12,6 +12,7 @@
 
 #include "netmon/export.h"
 #include "netmon/model.h"
+#include "netmon/probe.h"
 
 namespace netmon {
 
@@ -33,6 +34,10 @@ enum class Reason : uint8_t {
   InternetRouteIgnoredLink,// Site: the Internet route leaves through an ignored link
   NoSourceAddress,         // Site: no routable source address for the Internet route
   InternetRoute,           // Online: the route, gateway and link below carry the Internet
+  // Refined by the active probe (probe.h), only from a routed Online; route, gateway and link stay
+  // those of the route the probe checked:
+  CaptivePortal,           // Site: the probe got an answer other than the expected one
+  ProbeNoAnswer,           // Site: the probe got no answer (timeout, refused, DNS, TLS)
 };
 NETMON_EXPORT std::string_view toString(Reason);  // "no-carrier", "internet-route", ...
 
@@ -49,6 +54,9 @@ struct NETMON_EXPORT Verdict {
   IpAddress source;         // the source address the kernel would use (Online only)
   std::optional<IpPrefix> uncovered;  // NoInternetRoute: a public prefix no route covers
   uint32_t ruleTable = 0;   // the table the route was found in (policy routing)
+  // CaptivePortal/ProbeNoAnswer: the probe's URL, and where a portal redirected it (may be empty).
+  std::string probeUrl;
+  std::string probeRedirect;
 
   // One sentence for a person, always starting with the reachability word and a colon:
   // "online: default route via 192.0.2.1 dev eth0 (table main), source 192.0.2.10",
@@ -71,6 +79,9 @@ struct NETMON_EXPORT Counters {
   uint64_t subscriberOverflows = 0;  // subscriber queues that overflowed and were coalesced
   uint64_t readErrors = 0;           // socket read errors other than ENOBUFS (survived)
   uint64_t routesRefused = 0;        // routes beyond the mirror's capacity (16.7M per family), not kept
+  uint64_t probesOnline = 0;         // active probe runs (MonitorOptions::probe) by outcome
+  uint64_t probesCaptivePortal = 0;
+  uint64_t probesNoAnswer = 0;
   bool degraded = false;             // a dump could not complete after bounded retries
   friend bool operator==(const Counters&, const Counters&) = default;
 };
@@ -91,6 +102,14 @@ class NETMON_EXPORT Snapshot {
   FamilyState ipv4;
   FamilyState ipv6;
   TransportMedium transportMedium = TransportMedium::None;  // of the link carrying the Internet
+  // The last completed probe (MonitorOptions::probe), whichever route it checked; none before the
+  // first one, or without a probe. It refines `reachability` only while it is about the route
+  // that carries the Internet now (same interface): then a captive-portal or no-answer outcome
+  // turns a routed Online into Site (Reason::CaptivePortal / ProbeNoAnswer). Advice, not proof:
+  // see probe.h.
+  std::optional<ProbeResult> probe;
+  // True while that refinement says captive portal (the overall verdict's reason is CaptivePortal).
+  bool captivePortal = false;
   std::vector<Link> links;          // sorted by index
   std::vector<Address> addresses;   // sorted by link index, family, address
   std::vector<Rule> rules;          // sorted by family, priority

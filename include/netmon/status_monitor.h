@@ -10,6 +10,10 @@
 //   - OwnThread (default): one internal thread owns the kernel socket and the mirror.
 //   - External: no thread; the program's event loop (GLib, libuv, sd-event, Qt) watches fd() for
 //     readability and calls process(). Inline callbacks then run inside process().
+//   With MonitorOptions::probe set, either mode has one more thread, the probe worker, which only
+//   runs HTTP requests (it never touches the mirror or calls back). Its results enter the
+//   monitor's state on the monitor's thread, or inside process() in External mode: fd() becomes
+//   readable when a result is ready, like for a kernel message.
 //
 // Thread safety: all methods may be called from any thread, except process(), which must be called
 // from one thread at a time, and only in External mode.
@@ -29,17 +33,20 @@
 // never stops listening. If a dump cannot complete after bounded retries it reports itself
 // degraded (Counters::degraded and a ResyncEvent{Degraded}) and tries again later.
 //
-// Lifetime: destroying the monitor stops its thread; subscriptions may outlive it.
+// Lifetime: destroying the monitor stops its thread (and aborts a probe in flight within ~100 ms);
+// subscriptions may outlive it.
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "netmon/event.h"
 #include "netmon/executor.h"
 #include "netmon/export.h"
+#include "netmon/probe.h"
 #include "netmon/result.h"
 #include "netmon/snapshot.h"
 #include "netmon/subscription.h"
@@ -89,6 +96,12 @@ struct NETMON_EXPORT MonitorOptions {
   // Drive the monitor from such a recording instead of the kernel (deterministic replay). Requires
   // Threading::External: create() applies the recording's first dump, each process() one batch.
   std::string replayPath;
+
+  // The active probe (probe.h): unset, no host is ever contacted. Set, a probe worker checks the
+  // Internet route with an HTTP request and refines reachability (Snapshot::probe). Advice, not
+  // proof: a plain-HTTP verdict can be forged by anyone on the path. Not with replayPath. In
+  // another network namespace the worker runs inside it.
+  std::optional<ProbeOptions> probe;
 };
 
 class StatusMonitor;
@@ -124,7 +137,8 @@ class NETMON_EXPORT StatusMonitor {
   // ignore events whose sequence is <= snapshot()->sequence to join without a gap.
   [[nodiscard]] Subscription subscribe(Executor executor, Callback callback, EventMask mask = EventMask::all());
 
-  // External threading only: a file descriptor that becomes readable when process() has work.
+  // External threading only: a file descriptor that becomes readable when process() has work (a
+  // kernel message, or a probe result). Level-triggered: it stays readable until process() ran.
   int fd() const;
   // External threading only: handles everything pending without blocking; returns the number of
   // kernel (or replayed) messages handled, 0 when there was nothing to do (replay: at the end).

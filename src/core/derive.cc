@@ -661,6 +661,42 @@ class ReachabilityEvaluator {
 Verdict deriveReachability(const ReachabilityInput& input) { return ReachabilityEvaluator(input).evaluate(); }
 
 // Online > Site > Local > Disconnected > Unknown: the enum's own order.
+// ─── Probe refinement ────────────────────────────────────────────────────────────────────────
+//
+// First matching row wins; "·" matches anything.
+//
+//   routed       probe result                                   │ refined
+//   ───────────  ─────────────────────────────────────────────  ┼──────────────────────────────
+//   not online   ·                                              │ routed, unchanged
+//   online       none (not probed yet)                          │ routed, unchanged
+//   online       bound to another interface than the route's    │ routed, unchanged (stale)
+//   online       online                                         │ routed, unchanged
+//   online       captive-portal                                 │ site, captive-portal
+//   online       no-answer                                      │ site, probe-no-answer
+//
+// A probe only ever lowers reachability: it is advice that can be forged on the path (probe.h),
+// and a forged "online" must not be able to make a routed Site look Online. Routes below Online
+// are already explained better by routing than by a probe.
+//
+// "Stale": the probe was bound to the interface the Internet route used when it ran. A family
+// whose route leaves through another interface (the other family, or the same family after the
+// route moved) was not tested by it; it keeps its routed verdict until a probe of its own route
+// says otherwise (a route change schedules one, debounced). The same interface coming back keeps
+// the old verdict meanwhile: a portal does not go away because a link flapped.
+// The refined verdict keeps the route, gateway, link and source of the routed one, so the
+// explanation still says which route was tested.
+Verdict refineWithProbe(const Verdict& routed, const std::optional<ProbeResult>& probe) {
+  if (routed.reachability != Reachability::Online || !probe) return routed;
+  if (probe->interface != routed.linkName) return routed;
+  if (probe->outcome == ProbeOutcome::Online) return routed;
+  Verdict refined = routed;
+  refined.reachability = Reachability::Site;
+  refined.reason = probe->outcome == ProbeOutcome::CaptivePortal ? Reason::CaptivePortal : Reason::ProbeNoAnswer;
+  refined.probeUrl = probe->url;
+  refined.probeRedirect = probe->redirect;
+  return refined;
+}
+
 const Verdict& betterVerdict(const Verdict& ipv4, const Verdict& ipv6) {
   return ipv6.reachability > ipv4.reachability ? ipv6 : ipv4;
 }
@@ -752,6 +788,15 @@ std::string reasonText(const Verdict& verdict) {
              (has_link ? " through " + linkText(verdict) : std::string());
     case Reason::InternetRoute:
       return onlineText(verdict);
+    case Reason::CaptivePortal:
+      if (!verdict.probeRedirect.empty()) {
+        return "captive portal: " + verdict.probeUrl + " redirected to " + verdict.probeRedirect + " (through " +
+               onlineText(verdict) + ")";
+      }
+      return "captive portal: " + verdict.probeUrl + " did not give the expected answer (through " +
+             onlineText(verdict) + ")";
+    case Reason::ProbeNoAnswer:
+      return "no answer from " + verdict.probeUrl + " (through " + onlineText(verdict) + ")";
   }
   return std::string(toString(verdict.reason));
 }

@@ -4,10 +4,12 @@
 // (tests/unit/derive_test.cc). The decision tables are written above the implementations in
 // derive.cc.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
 #include "netmon/model.h"
+#include "netmon/probe.h"
 #include "netmon/snapshot.h"
 
 namespace netmon::detail {
@@ -51,6 +53,10 @@ struct ReachabilityInput {
 };
 // The verdict for one family, as defined on netmon::Reachability.
 Verdict deriveReachability(const ReachabilityInput& input);
+
+// A routed verdict refined by the active probe's last result (see the table in derive.cc): a
+// captive-portal or no-answer outcome about the route a verdict rests on turns Online into Site.
+Verdict refineWithProbe(const Verdict& routed, const std::optional<ProbeResult>& probe);
 
 // Overall verdict: the better of the two (Online > Site > Local > Disconnected > Unknown); on a
 // tie, IPv4's.

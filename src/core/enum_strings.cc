@@ -9,6 +9,7 @@
 #include "netmon/connection.h"
 #include "netmon/event.h"
 #include "netmon/model.h"
+#include "netmon/probe.h"
 #include "netmon/snapshot.h"
 
 namespace netmon {
@@ -151,7 +152,7 @@ constexpr std::array<Word<Family>, 3> kFamilyWords{{
 }};
 static_assert(isOneToOne(kFamilyWords));
 
-constexpr std::array<Word<Reason>, 12> kReasonWords{{
+constexpr std::array<Word<Reason>, 14> kReasonWords{{
     {Reason::NotYetKnown, "not-yet-known"},
     {Reason::NoLinkUp, "no-link-up"},
     {Reason::NoCarrier, "no-carrier"},
@@ -164,6 +165,8 @@ constexpr std::array<Word<Reason>, 12> kReasonWords{{
     {Reason::InternetRouteIgnoredLink, "internet-route-ignored-link"},
     {Reason::NoSourceAddress, "no-source-address"},
     {Reason::InternetRoute, "internet-route"},
+    {Reason::CaptivePortal, "captive-portal"},
+    {Reason::ProbeNoAnswer, "probe-no-answer"},
 }};
 static_assert(isOneToOne(kReasonWords) && coversDense(kReasonWords));
 
@@ -181,7 +184,7 @@ constexpr std::array<Word<ResyncReason>, 3> kResyncReasonWords{{
 }};
 static_assert(isOneToOne(kResyncReasonWords) && coversDense(kResyncReasonWords));
 
-constexpr std::array<Word<EventKind>, 7> kEventKindWords{{
+constexpr std::array<Word<EventKind>, 8> kEventKindWords{{
     {EventKind::Link, "link"},
     {EventKind::Address, "address"},
     {EventKind::Route, "route"},
@@ -189,6 +192,7 @@ constexpr std::array<Word<EventKind>, 7> kEventKindWords{{
     {EventKind::Reachability, "reachability"},
     {EventKind::Resync, "resync"},
     {EventKind::Connection, "connection"},
+    {EventKind::Probe, "probe"},
 }};
 static_assert(isOneToOne(kEventKindWords));
 
@@ -205,6 +209,13 @@ constexpr std::array<Word<ConnectionReason>, 10> kConnectionReasonWords{{
     {ConnectionReason::LookupFailed, "lookup-failed"},
 }};
 static_assert(isOneToOne(kConnectionReasonWords) && coversDense(kConnectionReasonWords));
+
+constexpr std::array<Word<ProbeOutcome>, 3> kProbeOutcomeWords{{
+    {ProbeOutcome::Online, "online"},
+    {ProbeOutcome::CaptivePortal, "captive-portal"},
+    {ProbeOutcome::NoAnswer, "no-answer"},
+}};
+static_assert(isOneToOne(kProbeOutcomeWords) && coversDense(kProbeOutcomeWords));
 
 // iproute2's rtnl_rtprot_tab (lib/rt_names.c) and /usr/share/iproute2/rt_protos.
 constexpr std::array<Word<uint8_t>, 23> kRouteProtocolWords{{
@@ -247,6 +258,9 @@ std::string_view toString(ConnectionReason value) { return wordOf(kConnectionRea
 std::optional<ConnectionReason> connectionReasonFromString(std::string_view word) {
   return valueOf(kConnectionReasonWords, word);
 }
+
+std::string_view toString(ProbeOutcome value) { return wordOf(kProbeOutcomeWords, value); }
+std::optional<ProbeOutcome> probeOutcomeFromString(std::string_view word) { return valueOf(kProbeOutcomeWords, word); }
 
 std::optional<Reachability> reachabilityFromString(std::string_view word) {
   return valueOf(kReachabilityWords, word);

@@ -346,10 +346,32 @@ void Mirror::finishBatch() {
   addresses.reserve(addresses_.size());
   for (const auto& [key, address] : addresses_) addresses.push_back(address);
 
+  routed_ipv4_ = deriveReachability(ReachabilityInput{Family::Ipv4, links, addresses, candidates_, rules_});
+  routed_ipv6_ = deriveReachability(ReachabilityInput{Family::Ipv6, links, addresses, candidates_, rules_});
+  routed_overall_ = betterVerdict(routed_ipv4_, routed_ipv6_);
+  refineReachability();
+}
+
+void Mirror::applyProbe(ProbeResult result) {
+  const bool news = !probe_ || probe_->outcome != result.outcome || probe_->redirect != result.redirect ||
+                    probe_->interface != result.interface;
+  std::optional<ProbeOutcome> previous;
+  if (probe_) previous = probe_->outcome;
+  if (size_t(result.outcome) < probe_runs_.size()) ++probe_runs_[size_t(result.outcome)];
+  probe_ = std::move(result);
+  if (news) {
+    emit(ProbeEvent{*probe_, previous});
+  } else {
+    countChange();  // the snapshot's probe (latency, time) changed
+  }
+  dirty_ = true;
+}
+
+void Mirror::refineReachability() {
   const Reachability previous_overall = overall_.reachability;
   for (Family family : {Family::Ipv4, Family::Ipv6}) {
     FamilyState& state = family == Family::Ipv4 ? ipv4_ : ipv6_;
-    Verdict verdict = deriveReachability(ReachabilityInput{family, links, addresses, candidates_, rules_});
+    Verdict verdict = refineWithProbe(family == Family::Ipv4 ? routed_ipv4_ : routed_ipv6_, probe_);
     const Reachability previous = state.reachability;
     state.reachability = verdict.reachability;
     state.verdict = std::move(verdict);
@@ -358,9 +380,10 @@ void Mirror::finishBatch() {
     }
   }
   overall_ = betterVerdict(ipv4_.verdict, ipv6_.verdict);
+  // The medium of the Internet route, also behind a portal (the Wi-Fi is still the Wi-Fi).
   medium_ = TransportMedium::None;
-  if (overall_.reachability == Reachability::Online) {
-    if (auto it = links_.find(overall_.linkIndex); it != links_.end()) medium_ = it->second.medium;
+  if (routed_overall_.reachability == Reachability::Online) {
+    if (auto it = links_.find(routed_overall_.linkIndex); it != links_.end()) medium_ = it->second.medium;
   }
   if (previous_overall != overall_.reachability) {
     emit(ReachabilityEvent{Family::Unspecified, overall_.reachability, previous_overall, overall_});
@@ -380,6 +403,8 @@ Snapshot Mirror::makeSnapshot() const {
   snapshot.ipv4 = ipv4_;
   snapshot.ipv6 = ipv6_;
   snapshot.transportMedium = medium_;
+  snapshot.probe = probe_;
+  snapshot.captivePortal = overall_.reason == Reason::CaptivePortal;
   snapshot.links.reserve(links_.size());
   for (const auto& [index, link] : links_) snapshot.links.push_back(link);
   snapshot.addresses.reserve(addresses_.size());

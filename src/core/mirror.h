@@ -10,6 +10,7 @@
 //
 // Thread safety: none; the monitor serialises access (its thread or its process() caller, with
 // the snapshot lock held).
+#include <array>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -67,6 +68,12 @@ class Mirror {
   // Reconcile the routes through `link_index` of `family` with what the kernel reports now.
   void reconcileLinkRoutes(int link_index, Family family, const std::vector<Route>& kernel_routes);
 
+  // The active probe finished: keeps the result, queues a ProbeEvent when the outcome, redirect or
+  // interface differ from the last one, and re-derives reachability at finishBatch().
+  void applyProbe(ProbeResult result);
+  // The overall verdict from routing alone, before the probe's refinement: the route to probe.
+  const Verdict& routedVerdict() const { return routed_overall_; }
+
   // Re-derives what changed since the last call and queues reachability/link events.
   void finishBatch();
   std::vector<EventPayload> takeEvents();
@@ -75,6 +82,8 @@ class Mirror {
   // the monitor are stale when it moved.
   uint64_t generation() const { return generation_; }
   uint64_t routesRefused() const { return routes_refused_; }
+  // Probe runs so far, by outcome (Online, CaptivePortal, NoAnswer).
+  const std::array<uint64_t, 3>& probeRuns() const { return probe_runs_; }
   bool hasLink(int index) const { return links_.count(index) != 0; }
   bool hasData() const { return has_data_; }
   void markHasData() { has_data_ = true; dirty_ = true; }
@@ -97,6 +106,7 @@ class Mirror {
 
   void emit(EventPayload payload);
   void countChange();
+  void refineReachability();
   bool wants(EventKind kind) const { return interest_.contains(kind); }
   void deriveLink(Link& link) const;
   void noteRouteForDerivation(const Route& route, bool removed);
@@ -131,8 +141,11 @@ class Mirror {
   uint64_t routes_refused_ = 0;
   bool dirty_ = false;
   bool has_data_ = false;
-  FamilyState ipv4_, ipv6_;
-  Verdict overall_;
+  FamilyState ipv4_, ipv6_;  // refined by probe_
+  Verdict overall_;          // refined by probe_
+  Verdict routed_ipv4_, routed_ipv6_, routed_overall_;  // from routing alone
+  std::optional<ProbeResult> probe_;
+  std::array<uint64_t, 3> probe_runs_{};
   TransportMedium medium_ = TransportMedium::None;
   std::vector<EventPayload> events_;
 };

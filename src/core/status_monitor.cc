@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 
 #include "core/backend.h"
@@ -13,6 +14,8 @@
 #include "core/status_monitor_access.h"
 #include "core/subscription_registry.h"
 #include "core/thread_annotations.h"
+#include "probe/prober.h"
+#include "rtnl/netns.h"
 #include "rtnl/rtnl_backend.h"
 
 namespace netmon {
@@ -30,6 +33,8 @@ class StatusMonitor::Impl {
 
   ~Impl() {
     stopThread();
+    prober_.reset();
+    if (poll_fd_ >= 0) close(poll_fd_);
     registry_->close();
     backend_->flushRecording();
   }
@@ -42,6 +47,9 @@ class StatusMonitor::Impl {
       mirror_.finishBatch();
       mirror_.takeEvents();  // nobody can be subscribed yet
       counters_ = backend_->counters();
+    }
+    if (options_.probe) {
+      if (auto started = startProbe(); !started) return started;
     }
     if (options_.threading == MonitorOptions::Threading::OwnThread) return startThread();
     return {};
@@ -71,7 +79,7 @@ class StatusMonitor::Impl {
     return Subscription(registry_->add(std::move(executor), std::move(callback), mask));
   }
 
-  int fd() const { return backend_->fd(); }
+  int fd() const { return poll_fd_ >= 0 ? poll_fd_ : backend_->fd(); }
   bool threaded() const { return options_.threading == MonitorOptions::Threading::OwnThread; }
 
   // Set once, before the monitor thread starts (see StatusMonitorAccess).
@@ -92,11 +100,18 @@ class StatusMonitor::Impl {
     } done{processing_};
     std::vector<Event> events;
     Result<size_t> handled;
+    std::optional<Verdict> routed;
     {
       detail::MutexLock lock(mutex_);
       mirror_.setInterest(registry_->interest() | observer_mask_);
       handled = backend_->process(mirror_);
+      if (prober_) {
+        std::vector<ProbeResult> results = prober_->takeResults();
+        if (handled) *handled += results.size();
+        for (ProbeResult& result : results) mirror_.applyProbe(std::move(result));
+      }
       mirror_.finishBatch();
+      if (prober_) routed = mirror_.routedVerdict();
       const auto now = std::chrono::system_clock::now();
       for (auto& payload : mirror_.takeEvents()) {
         events.push_back(Event{++sequence_, now, std::move(payload)});
@@ -106,6 +121,8 @@ class StatusMonitor::Impl {
       cached_generation_ = mirror_.generation();
       counters_ = latest;
     }
+    // The prober has its own lock; it never takes ours.
+    if (routed) prober_->routeChanged(*routed);
     // Published outside the lock: inline callbacks may call snapshot() or subscribe().
     registry_->publish(events);
     if (observer_ && !events.empty()) observer_(events);
@@ -122,7 +139,41 @@ class StatusMonitor::Impl {
     Counters counters = counters_;
     counters.subscriberOverflows = registry_->overflows();
     counters.routesRefused = mirror_.routesRefused();
+    counters.probesOnline = mirror_.probeRuns()[size_t(ProbeOutcome::Online)];
+    counters.probesCaptivePortal = mirror_.probeRuns()[size_t(ProbeOutcome::CaptivePortal)];
+    counters.probesNoAnswer = mirror_.probeRuns()[size_t(ProbeOutcome::NoAnswer)];
     return counters;
+  }
+
+  // The probe worker runs in the monitored namespace. Its results enter the mirror in process(),
+  // on the thread that handles kernel messages; fd() (External mode) becomes an epoll set of the
+  // backend's fd and the prober's eventfd, so the caller's loop still watches one descriptor.
+  Result<void> startProbe() {
+    if (!options_.replayPath.empty()) return makeError(EINVAL, "create status monitor", "a replay cannot be probed");
+    auto namespace_fd = rtnl::openNamespaceFd(options_);
+    if (!namespace_fd) return tl::unexpected(namespace_fd.error());
+    auto prober = probe::Prober::create(*options_.probe, *namespace_fd);
+    rtnl::closeNamespaceFd(*namespace_fd);
+    if (!prober) return tl::unexpected(prober.error());
+    prober_ = std::move(*prober);
+    if (options_.threading == MonitorOptions::Threading::External) {
+      poll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+      if (poll_fd_ < 0) return makeError(errno, "create monitor epoll");
+      for (int fd : {backend_->fd(), prober_->fd()}) {
+        if (fd < 0) continue;
+        epoll_event event{};
+        event.events = EPOLLIN;
+        event.data.fd = fd;
+        if (epoll_ctl(poll_fd_, EPOLL_CTL_ADD, fd, &event) < 0) return makeError(errno, "watch probe results");
+      }
+    }
+    Verdict routed;
+    {
+      detail::MutexLock lock(mutex_);
+      routed = mirror_.routedVerdict();
+    }
+    prober_->routeChanged(routed);
+    return {};
   }
 
   Result<void> startThread() {
@@ -135,15 +186,16 @@ class StatusMonitor::Impl {
   // The monitor thread: sleeps in epoll until the kernel (or the resync timer) has something.
   void run() {
     const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    for (int fd : {backend_->fd(), stop_fd_}) {
+    for (int fd : {backend_->fd(), stop_fd_, prober_ ? prober_->fd() : -1}) {
+      if (fd < 0) continue;
       epoll_event event{};
       event.events = EPOLLIN;
       event.data.fd = fd;
       epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
     }
     for (;;) {
-      epoll_event ready[2];
-      const int count = epoll_wait(epoll_fd, ready, 2, -1);
+      epoll_event ready[3];
+      const int count = epoll_wait(epoll_fd, ready, 3, -1);
       if (count < 0 && errno == EINTR) continue;
       bool stop = false;
       for (int i = 0; i < count; ++i) stop |= ready[i].data.fd == stop_fd_;
@@ -178,6 +230,8 @@ class StatusMonitor::Impl {
   std::thread thread_;
   int stop_fd_ = -1;
   std::atomic<bool> processing_{false};
+  std::unique_ptr<probe::Prober> prober_;  // set when options_.probe is
+  int poll_fd_ = -1;                       // External mode with a probe: backend fd + prober fd
 };
 
 Result<StatusMonitor> StatusMonitor::create(MonitorOptions options) {

@@ -38,6 +38,11 @@ class NETMON_SCOPED_CAPABILITY MutexLock {
   // Waits on `cv`, releasing and re-acquiring the mutex.
   template <class Predicate>
   void wait(std::condition_variable& cv, Predicate predicate) { cv.wait(lock_, predicate); }
+  // Waits on `cv` until `predicate` holds or `deadline` passes; returns the predicate's value.
+  template <class TimePoint, class Predicate>
+  bool waitUntil(std::condition_variable& cv, const TimePoint& deadline, Predicate predicate) {
+    return cv.wait_until(lock_, deadline, predicate);
+  }
   void unlock() NETMON_RELEASE() { lock_.unlock(); }
   void lock() NETMON_ACQUIRE() { lock_.lock(); }
 

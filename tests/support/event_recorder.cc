@@ -88,6 +88,10 @@ std::string describe(const Event& event) {
         } else if constexpr (std::is_same_v<T, ConnectionEvent>) {
           return fmt::format("connection #{} {} {} (was {})", p.id, p.target.toString(), p.current.explanation(),
                              p.previous.explanation());
+        } else if constexpr (std::is_same_v<T, ProbeEvent>) {
+          return fmt::format("probe {} {} status={} redirect={} error={} dev={} bytes={}", toString(p.result.outcome),
+                             p.result.url, p.result.httpStatus, p.result.redirect, p.result.error, p.result.interface,
+                             p.result.bodyBytes);
         } else {
           return fmt::format("resync {} resyncs={} differences={}", toString(p.reason), p.resyncs, p.differences);
         }

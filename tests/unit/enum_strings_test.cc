@@ -12,6 +12,7 @@
 
 #include "netmon/event.h"
 #include "netmon/model.h"
+#include "netmon/probe.h"
 #include "netmon/snapshot.h"
 
 namespace netmon {
@@ -98,6 +99,8 @@ const Rows<Reason> kReason = {
     {Reason::InternetRouteIgnoredLink, "internet-route-ignored-link"},
     {Reason::NoSourceAddress, "no-source-address"},
     {Reason::InternetRoute, "internet-route"},
+    {Reason::CaptivePortal, "captive-portal"},
+    {Reason::ProbeNoAnswer, "probe-no-answer"},
 };
 const Rows<Change> kChange = {{Change::Added, "added"}, {Change::Changed, "changed"}, {Change::Removed, "removed"}};
 const Rows<ResyncReason> kResyncReason = {
@@ -120,7 +123,12 @@ const Rows<ConnectionReason> kConnectionReason = {
 const Rows<EventKind> kEventKind = {
     {EventKind::Link, "link"},   {EventKind::Address, "address"},           {EventKind::Route, "route"},
     {EventKind::Rule, "rule"},   {EventKind::Reachability, "reachability"}, {EventKind::Resync, "resync"},
-    {EventKind::Connection, "connection"},
+    {EventKind::Connection, "connection"}, {EventKind::Probe, "probe"},
+};
+const Rows<ProbeOutcome> kProbeOutcome = {
+    {ProbeOutcome::Online, "online"},
+    {ProbeOutcome::CaptivePortal, "captive-portal"},
+    {ProbeOutcome::NoAnswer, "no-answer"},
 };
 
 TEST(EnumStringsTest, Reachability) {
@@ -183,6 +191,11 @@ TEST(EnumStringsTest, EventKind) {
   expectOnlyTheseValues(kEventKind);
 }
 
+TEST(EnumStringsTest, ProbeOutcome) {
+  expectTable(kProbeOutcome, probeOutcomeFromString);
+  expectOnlyTheseValues(kProbeOutcome);
+}
+
 TEST(EnumStringsTest, EventKindMatchesEventPayloadIndex) {
   // Event::kind() is 1 << variant index; each kind's word names that alternative.
   EXPECT_EQ(toString(Event{0, {}, LinkEvent{}}.kind()), "link");
@@ -192,6 +205,10 @@ TEST(EnumStringsTest, EventKindMatchesEventPayloadIndex) {
   EXPECT_EQ(toString(Event{0, {}, ReachabilityEvent{}}.kind()), "reachability");
   EXPECT_EQ(toString(Event{0, {}, ResyncEvent{}}.kind()), "resync");
   EXPECT_EQ(toString(Event{0, {}, ConnectionEvent{}}.kind()), "connection");
+  EXPECT_EQ(toString(Event{0, {}, ProbeEvent{}}.kind()), "probe");
+  EXPECT_EQ(EventMask::all(), EventMask(EventKind::Link) | EventKind::Address | EventKind::Route | EventKind::Rule |
+                                  EventKind::Reachability | EventKind::Resync | EventKind::Connection |
+                                  EventKind::Probe);
 }
 
 TEST(EnumStringsTest, FromStringRejectsOtherSpellings) {

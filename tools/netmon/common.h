@@ -2,6 +2,7 @@
 // What every subcommand shares: the global options, how they become MonitorOptions, how a
 // subcommand plugs into main.cc, and how the program reports a failure.
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,23 @@ void addGlobalOptions(CLI::App& app, GlobalOptions& options);
 
 // The monitor options the global options ask for; subcommands then set threading, record, replay.
 MonitorOptions makeMonitorOptions(const GlobalOptions& options);
+
+// The active probe's options (--probe[=URL], --probe-expect-status, --probe-expect-body,
+// --probe-ca, --probe-timeout, --probe-interval), shared by status, watch, wait-online and serve.
+struct ProbeCliOptions {
+  CLI::Option* probe = nullptr;  // given at all: the probe is on
+  std::string url;               // empty: the default URL
+  std::optional<int> expectStatus;
+  std::optional<std::string> expectBody;
+  std::string caFile;
+  double timeoutSeconds = 10;
+  double intervalSeconds = 300;
+  bool enabled() const { return probe != nullptr && probe->count() > 0; }
+};
+void addProbeOptions(CLI::App& app, ProbeCliOptions& options);
+// Sets monitor.probe when --probe was given. A custom URL without --probe-expect-* expects 204;
+// the default URL expects its body ("NetworkManager is online").
+void applyProbeOptions(const ProbeCliOptions& options, MonitorOptions& monitor);
 
 // A subcommand, as main.cc sees it. Each subcommand file provides one function returning this:
 // it adds its CLI::App (with its options bound to state it owns) and the function to run when the

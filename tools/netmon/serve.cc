@@ -37,6 +37,7 @@ struct ServeOptions {
   double headerTimeout = 10;
   double idleTimeout = 60;
   double keepAliveInterval = 15;
+  ProbeCliOptions probe;
 };
 
 void logLine(std::string_view line) { std::fprintf(stderr, "netmon serve: %.*s\n", int(line.size()), line.data()); }
@@ -99,6 +100,7 @@ int runServe(const GlobalOptions& global, ServeOptions options) {
   asio::io_context io(1);
   MonitorOptions monitorOptions = makeMonitorOptions(global);
   monitorOptions.threading = MonitorOptions::Threading::External;
+  applyProbeOptions(options.probe, monitorOptions);
   auto monitor = ConnectionMonitor::create(std::move(monitorOptions));
   if (!monitor) return fail(monitor.error().message());
 
@@ -157,6 +159,7 @@ Command serveCommand(CLI::App& parent) {
   auto options = std::make_shared<ServeOptions>();
   CLI::App* app = parent.add_subcommand(
       "serve", "Run the daemon: JSON API, live event stream and Prometheus /metrics over HTTP");
+  addProbeOptions(*app, options->probe);
   app->add_option("--listen", options->listen,
                   fmt::format("Listen on ADDR:PORT, [IPV6]:PORT or unix:/PATH (repeatable; default 127.0.0.1:{}; a "
                               "non-loopback address is reachable from other hosts)",

@@ -30,6 +30,7 @@
 #include "common.h"
 #include "event_loop.h"
 #include "netmon/connection_monitor.h"
+#include "output/text.h"
 #include "output/writer.h"
 
 namespace netmon::cli {
@@ -49,6 +50,7 @@ struct WaitOptions {
   bool any = false;
   bool quiet = false;
   std::vector<std::string> remotes;
+  ProbeCliOptions probe;
 };
 
 // ─── Parsing the arguments ───────────────────────────────────────────────────────────────────
@@ -174,6 +176,7 @@ struct Goal {
   bool ipv6 = false;                  // -6
   bool reachabilityRequired = true;
   Reachability level = Reachability::Online;
+  bool probe = false;                 // --probe: also a probe answered online through the route
 };
 
 struct Assessment {
@@ -229,6 +232,7 @@ std::string describe(const Goal& goal) {
   if (goal.anyLink) parts.push_back("a link that is " + linkGoalText(goal, *goal.anyLink));
   for (const ConnectionTarget& remote : goal.remotes) parts.push_back(remote.toString() + " reachable");
   if (goal.reachabilityRequired) parts.push_back(reachabilityGoalText(goal));
+  if (goal.probe) parts.push_back("the probe answering online");
   return join(parts, " and ");
 }
 
@@ -333,12 +337,36 @@ void assessRemotes(const std::vector<Connection>& connections, Assessment& resul
   }
 }
 
+// --probe: the last probe went through the route that carries the Internet now and got the
+// expected answer. Until the first probe of that route has answered, this is missing (a routed
+// Online alone is not enough when a probe was asked for).
+void assessProbe(const Snapshot& snapshot, Assessment& result) {
+  if (!snapshot.probe) {
+    result.met = false;
+    result.missing.push_back(snapshot.verdict.reachability >= Reachability::Site && !snapshot.verdict.linkName.empty()
+                                 ? "probe: no answer yet"
+                                 : "probe: no Internet route to probe");
+    return;
+  }
+  const std::string text = "probe " + probeText(*snapshot.probe);
+  if (snapshot.probe->interface != snapshot.verdict.linkName) {
+    result.met = false;
+    result.missing.push_back("probe: not yet run through the current route (last: " + text + ")");
+  } else if (snapshot.probe->outcome != ProbeOutcome::Online) {
+    result.met = false;
+    result.missing.push_back(text);
+  } else {
+    result.satisfied.push_back(text);
+  }
+}
+
 Assessment assess(const Goal& goal, const Snapshot& snapshot, const std::vector<Connection>& remotes) {
   Assessment result;
   if (!goal.interfaces.empty()) assessInterfaces(goal, snapshot, result);
   if (goal.anyLink) assessAnyLink(goal, snapshot, result);
   assessRemotes(remotes, result);
   if (goal.reachabilityRequired) assessReachability(goal, snapshot, result);
+  if (goal.probe) assessProbe(snapshot, result);
   return result;
 }
 
@@ -382,6 +410,7 @@ std::optional<Goal> makeGoal(const GlobalOptions& global, const WaitOptions& opt
   for (const std::string& text : options.remotes) goal.remotes.push_back(*parseRemote(text));  // validated by CLI11
   goal.reachabilityRequired =
       options.reachabilityGiven || (goal.interfaces.empty() && !goal.anyLink && goal.remotes.empty());
+  goal.probe = options.probe.enabled();
   return goal;
 }
 
@@ -402,6 +431,7 @@ int runWaitOnline(const GlobalOptions& global, const WaitOptions& options) {
 
   MonitorOptions monitorOptions = makeMonitorOptions(global);
   monitorOptions.threading = MonitorOptions::Threading::External;
+  applyProbeOptions(options.probe, monitorOptions);
   // Remotes need the connection monitor (a kernel route lookup socket besides the status monitor);
   // without them the status monitor alone will do.
   std::optional<ConnectionMonitor> connections;
@@ -423,7 +453,8 @@ int runWaitOnline(const GlobalOptions& global, const WaitOptions& options) {
   bool stale = true;
   Subscription subscription = monitor->subscribe(
       Executor::inlineOnMonitorThread(), [&stale](const Event&) { stale = true; },
-      EventMask(EventKind::Link) | EventKind::Address | EventKind::Reachability | EventKind::Resync);
+      EventMask(EventKind::Link) | EventKind::Address | EventKind::Reachability | EventKind::Resync |
+          EventKind::Probe);
   Subscription remoteSubscription;
   if (connections) {
     remoteSubscription =
@@ -559,6 +590,7 @@ Command waitOnlineCommand(CLI::App& parent) {
       ->type_name("ADDRESS")
       ->allow_extra_args(false)
       ->check(validator(parseRemote, "ADDRESS"));
+  addProbeOptions(*app, options->probe);
   app->add_flag("-q,--quiet", options->quiet,
                 "Print nothing on stdout; a timeout or an interruption is still reported on stderr");
   app->footer(

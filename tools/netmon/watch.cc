@@ -23,8 +23,9 @@
 namespace netmon::cli {
 namespace {
 
-constexpr EventKind kAllKinds[] = {EventKind::Link, EventKind::Address,      EventKind::Route,
-                                   EventKind::Rule, EventKind::Reachability, EventKind::Resync};
+constexpr EventKind kAllKinds[] = {EventKind::Link,   EventKind::Address, EventKind::Route,
+                                   EventKind::Rule,   EventKind::Reachability, EventKind::Resync,
+                                   EventKind::Probe};
 
 std::string kindList() {
   std::string list;
@@ -37,6 +38,7 @@ struct WatchOptions {
   std::vector<std::string> events;
   std::string recordPath;
   std::string replayPath;
+  ProbeCliOptions probe;
 };
 
 // Renders the events of one subscription. Runs on the thread calling process() (the main thread).
@@ -89,7 +91,12 @@ int runWatch(const GlobalOptions& global, const WatchOptions& options) {
   monitorOptions.threading = MonitorOptions::Threading::External;
   monitorOptions.recordPath = options.recordPath;
   monitorOptions.replayPath = options.replayPath;
+  applyProbeOptions(options.probe, monitorOptions);
   const bool replay = !options.replayPath.empty();
+  if (replay && options.probe.enabled()) {
+    fail("--probe cannot be used with --replay (a recording cannot be probed)");
+    return kExitUsage;
+  }
 
   // SIGINT/SIGTERM become readable on a signalfd instead of killing us, so the recording is flushed
   // and the exit code is 0.
@@ -150,6 +157,7 @@ Command watchCommand(CLI::App& parent) {
                   "Print the events of a recording made with --record instead of following the kernel, then exit")
       ->type_name("FILE")
       ->excludes(record);
+  addProbeOptions(*app, options->probe);
   app->footer(
       "At start, watch prints where things stand: one reachability line each for ipv4, ipv6 and overall (family "
       "\"any\"), with previous \"unknown\" (unless --events leaves reachability out). It then prints each change "

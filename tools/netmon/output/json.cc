@@ -147,7 +147,25 @@ json countersToJson(const Counters& counters) {
       {"subscriber_overflows", counters.subscriberOverflows},
       {"read_errors", counters.readErrors},
       {"routes_refused", counters.routesRefused},
+      {"probes_online", counters.probesOnline},
+      {"probes_captive_portal", counters.probesCaptivePortal},
+      {"probes_no_answer", counters.probesNoAnswer},
       {"degraded", counters.degraded},
+  };
+}
+
+json probeToJson(const ProbeResult& probe) {
+  auto textOrNull = [](const std::string& text) { return text.empty() ? json(nullptr) : json(text); };
+  return json{
+      {"outcome", str(toString(probe.outcome))},
+      {"url", probe.url},
+      {"latency_seconds", probe.latency.count()},
+      {"redirect", textOrNull(probe.redirect)},
+      {"http_status", probe.httpStatus != 0 ? json(probe.httpStatus) : json(nullptr)},
+      {"interface", textOrNull(probe.interface)},
+      {"error", textOrNull(probe.error)},
+      {"body_bytes", probe.bodyBytes},
+      {"time", rfc3339(probe.time)},
   };
 }
 
@@ -164,6 +182,8 @@ json snapshotToJson(const Snapshot& snapshot) {
   out["ipv4_verdict"] = verdictToJson(snapshot.ipv4.verdict, links);
   out["ipv6_verdict"] = verdictToJson(snapshot.ipv6.verdict, links);
   out["transport_medium"] = str(toString(snapshot.transportMedium));
+  out["captive_portal"] = snapshot.captivePortal;
+  out["probe"] = snapshot.probe ? probeToJson(*snapshot.probe) : json(nullptr);
   json linkArray = json::array();
   for (const Link& link : snapshot.links) linkArray.push_back(linkToJson(link, links));
   out["links"] = std::move(linkArray);
@@ -234,6 +254,10 @@ json eventToJson(const Event& event, const LinkDirectory& links) {
           out["id"] = payload.id;
           out.update(connectionToJson(payload.target, payload.current));
           out["previous"] = connectionToJson(payload.target, payload.previous);
+        } else if constexpr (std::is_same_v<T, ProbeEvent>) {
+          out.update(probeToJson(payload.result));
+          out["time"] = rfc3339(event.time);  // the event's, as for every type
+          out["previous"] = payload.previous ? str(toString(*payload.previous)) : json(nullptr);
         } else if constexpr (std::is_same_v<T, ResyncEvent>) {
           out["reason"] = str(toString(payload.reason));
           out["resyncs"] = payload.resyncs;

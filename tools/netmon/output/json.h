@@ -25,6 +25,10 @@ nlohmann::json ruleToJson(const Rule& rule);
 // {reachability, reason, explanation, route, interface, interface_index, gateway, source, uncovered}
 nlohmann::json verdictToJson(const Verdict& verdict, const LinkDirectory& links);
 nlohmann::json countersToJson(const Counters& counters);
+// {outcome, url, latency_seconds, redirect, http_status, interface, error, body_bytes, time};
+// redirect, interface and error are null when absent, http_status null without an HTTP answer.
+nlohmann::json probeToJson(const ProbeResult& probe);
+// ... captive_portal (bool) and probe (probeToJson, or null when no probe ran), among the rest.
 nlohmann::json snapshotToJson(const Snapshot& snapshot);
 // {remote, local, interface, reachable, reason, gateway, source, interface_index, link_state,
 //  medium, route_type, table, kernel_error, explanation}; reason is null when reachable, local /

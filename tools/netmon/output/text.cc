@@ -92,6 +92,15 @@ std::string familyLabel(Family family) {
 
 }  // namespace
 
+std::string probeText(const ProbeResult& probe) {
+  std::string text = fmt::format("{} {}", toString(probe.outcome), probe.url);
+  if (!probe.redirect.empty()) text += fmt::format(" -> {}", probe.redirect);
+  if (probe.httpStatus != 0) text += fmt::format(" (HTTP {})", probe.httpStatus);
+  if (!probe.error.empty()) text += fmt::format(" ({})", probe.error);
+  if (!probe.interface.empty()) text += fmt::format(" dev {}", probe.interface);
+  return text + fmt::format(" in {:.3f} s", probe.latency.count());
+}
+
 std::string snapshotToText(const Snapshot& snapshot) {
   const LinkDirectory links(snapshot);
   std::string out;
@@ -103,6 +112,7 @@ std::string snapshotToText(const Snapshot& snapshot) {
   summary(familyLabel(Family::Ipv4), snapshot.ipv4.verdict);
   summary(familyLabel(Family::Ipv6), snapshot.ipv6.verdict);
   out += fmt::format("{:>12}: {}\n", "Transport", toString(snapshot.transportMedium));
+  if (snapshot.probe) out += fmt::format("{:>12}: {}\n", "Probe", probeText(*snapshot.probe));
   out += fmt::format("{:>12}: {}\n", "Routes", snapshot.routeCount());
   if (snapshot.counters.degraded) out += fmt::format("{:>12}: {}\n", "Warning", "state may be stale (degraded)");
   out += "\n";
@@ -169,6 +179,8 @@ std::string eventToText(const Event& event, const LinkDirectory& links) {
                              payload.verdict.explanation());
         } else if constexpr (std::is_same_v<T, ConnectionEvent>) {
           return connectionToText(payload.target, payload.current);
+        } else if constexpr (std::is_same_v<T, ProbeEvent>) {
+          return probeText(payload.result);
         } else {
           static_assert(std::is_same_v<T, ResyncEvent>);
           return fmt::format("{}: {} differences applied (resync {})", toString(payload.reason), payload.differences,

@@ -9,6 +9,8 @@
 
 namespace netmon::cli {
 
+// "captive-portal http://... -> http://login... (HTTP 302) dev eth0 in 0.012 s", no newline.
+std::string probeText(const ProbeResult& probe);
 // Several lines, each ending in '\n'.
 std::string snapshotToText(const Snapshot& snapshot);
 // "192.0.2.1 from 192.0.2.10 reachable: via ... dev eth0 ...", without a newline.

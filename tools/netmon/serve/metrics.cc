@@ -240,6 +240,31 @@ void appendReachability(FamilyList& out, const Snapshot& snapshot) {
       .sample(1, {{"medium", std::string(toString(snapshot.transportMedium))}});
 }
 
+// The active probe (netmon serve --probe). The runs counter and netmon_captive_portal always exist
+// (0 without a probe); the outcome state set and the latency only once a probe has run.
+void appendProbe(FamilyList& out, const Snapshot& snapshot) {
+  out.gauge("netmon_captive_portal",
+            "1 while the active probe finds a captive portal on the Internet route (advice, not proof: a plain-HTTP "
+            "probe can be forged on the path).")
+      .sample(snapshot.captivePortal ? 1 : 0);
+  out.counter("netmon_probe_runs_total", "Active probe runs, by outcome.");
+  const std::pair<ProbeOutcome, uint64_t> runs[] = {
+      {ProbeOutcome::Online, snapshot.counters.probesOnline},
+      {ProbeOutcome::CaptivePortal, snapshot.counters.probesCaptivePortal},
+      {ProbeOutcome::NoAnswer, snapshot.counters.probesNoAnswer},
+  };
+  for (const auto& [outcome, count] : runs) out.sample(double(count), {{"outcome", std::string(toString(outcome))}});
+  if (!snapshot.probe) return;
+  out.gauge("netmon_probe_outcome", "Outcome of the last active probe: 1 for the current outcome, 0 for the others.");
+  for (const auto& [outcome, count] : runs) {
+    out.sample(outcome == snapshot.probe->outcome ? 1 : 0, {{"outcome", std::string(toString(outcome))}});
+  }
+  out.gauge("netmon_probe_latency_seconds", "Duration of the last active probe, to its answer or its failure.")
+      .sample(snapshot.probe->latency.count());
+  out.gauge("netmon_probe_timestamp_seconds", "Unix time the last active probe finished.")
+      .sample(seconds(snapshot.probe->time));
+}
+
 void appendLinks(FamilyList& out, const Snapshot& snapshot) {
   const auto device = [](const Link& link) { return Labels{{"device", link.name}}; };
   out.gauge("netmon_link_up", "Whether the link is administratively up (IFF_UP).");
@@ -491,8 +516,9 @@ constexpr std::array kConnectionRejections = {ConnectionRejection::Limit, Connec
 
 // The status monitor's event kinds; ConnectionEvent comes from the connection monitor only, and
 // would get its series when first counted.
-constexpr std::array kStatusEventKinds = {EventKind::Link, EventKind::Address,      EventKind::Route,
-                                          EventKind::Rule, EventKind::Reachability, EventKind::Resync};
+constexpr std::array kStatusEventKinds = {EventKind::Link,         EventKind::Address, EventKind::Route,
+                                          EventKind::Rule,         EventKind::Reachability,
+                                          EventKind::Resync,       EventKind::Probe};
 
 constexpr std::string_view kQueueOverflow = "queue-overflow";
 
@@ -604,6 +630,7 @@ std::string DaemonMetrics::render(const Snapshot& snapshot, MetricsFormat format
   out.gauge("netmon_build_info", "The netmon version that runs, always 1.")
       .sample(1, {{"version", NETMON_VERSION_STRING}});
   appendReachability(out, snapshot);
+  appendProbe(out, snapshot);
   appendLinks(out, snapshot);
   appendCounts(out, snapshot);
   appendMonitorCounters(out, snapshot.counters);
