@@ -5,7 +5,9 @@
 # 1. the expected body: online, captive_portal false, probe.outcome online.
 # 2. a 404 in its place (a page other than the answer): site, captive_portal true.
 # 3. a port nobody listens on: site, probe.outcome no-answer.
-# 4. bad probe arguments exit 2.
+# 4. wait-online --probe (0 when online, 1 behind the portal), watch --probe (probe event, site),
+#    serve --probe (/metrics and /v1/status show the portal).
+# 5. bad probe arguments exit 2.
 # The default URL is never contacted. Needs root and `ip netns`; skips (77) otherwise.
 set -u
 netmon=${1:?usage: probe.sh PATH-TO-NETMON}
@@ -21,6 +23,7 @@ ip -n "$peer" link set veth1 up || die "veth1 up"
 ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
 ip -n "$ns" link set veth0 up || die "veth0 up"
 ip -n "$ns" route add default via 192.0.2.1 dev veth0 || die "default route"
+ip -n "$ns" link set lo up || die "lo up (serve listens on 127.0.0.1)"
 
 mkdir -p "$tmp/www" && printf 'NetworkManager is online\n' >"$tmp/www/nm"
 ip netns exec "$peer" busybox httpd -f -p 198.51.100.1:8080 -h "$tmp/www" &
@@ -58,6 +61,47 @@ echo "$out" | has '"reason":"probe-no-answer"' || fail "expected reason probe-no
 text=$(timeout 30 "$netmon" --netns "$ns" --no-default-ignore status --probe=http://198.51.100.1:8080/missing) ||
   fail "status --probe (text) exited $?"
 echo "$text" | has 'captive portal' || fail "expected the portal in the text: $text"
+
+# wait-online --probe: 0 once the probe answers online; behind a portal it waits, then 1.
+timeout 30 "$netmon" --netns "$ns" --no-default-ignore wait-online --timeout 10 -q \
+  --probe=http://198.51.100.1:8080/nm --probe-expect-body 'NetworkManager is online'
+[[ $? -eq 0 ]] || fail "wait-online --probe with the expected answer must exit 0"
+timeout 30 "$netmon" --netns "$ns" --no-default-ignore wait-online --timeout 2 \
+  --probe=http://198.51.100.1:8080/missing >"$tmp/wait.out" 2>&1
+code=$?
+[[ $code -eq 1 ]] || fail "wait-online --probe behind a portal must time out with 1, got $code: $(cat "$tmp/wait.out")"
+has 'probe' <"$tmp/wait.out" || fail "wait-online should name the probe as missing: $(cat "$tmp/wait.out")"
+
+# watch --probe: a probe event with the portal and reachability site, as JSON lines.
+timeout -s KILL 30 "$netmon" --netns "$ns" --no-default-ignore watch --json \
+  --probe=http://198.51.100.1:8080/missing >"$tmp/watch.out" 2>&1 &
+watcher=$!
+wait_for_output 15 "$tmp/watch.out" grep -q '"type":"probe".*"captive-portal"\|"captive-portal".*"type":"probe"' "$tmp/watch.out" ||
+  fail "watch --probe printed no captive-portal probe event: $(cat "$tmp/watch.out")"
+wait_for_output 5 "$tmp/watch.out" grep -q '"family":"any".*"reachability":"site"\|"reachability":"site".*"family":"any"\|"family":"any","previous":"online","reachability":"site"' "$tmp/watch.out" ||
+  fail "watch --probe printed no overall reachability site: $(cat "$tmp/watch.out")"
+kill -TERM "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
+
+# serve --probe: the verdict reaches /metrics and /v1/status.
+ip netns exec "$ns" timeout -s KILL 30 "$netmon" --no-default-ignore serve --listen 127.0.0.1:0 \
+  --probe=http://198.51.100.1:8080/missing 2>"$tmp/serve.err" &
+server=$!
+wait_for_output 10 "$tmp/serve.err" grep -q 'listening on 127.0.0.1:' "$tmp/serve.err" ||
+  die "serve did not start: $(cat "$tmp/serve.err")"
+port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$tmp/serve.err" | head -1 | cut -d: -f2)
+metrics_show_portal() {
+  ip netns exec "$ns" curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" >"$tmp/metrics" &&
+    grep -qx 'netmon_captive_portal 1' "$tmp/metrics" &&
+    grep -qx 'netmon_probe_outcome{outcome="captive-portal"} 1' "$tmp/metrics"
+}
+# The probe runs on the daemon's schedule: poll, bounded (15 s of 0.1 s checks).
+for _ in $(seq 150); do metrics_show_portal && break; sleep 0.1; done
+metrics_show_portal || fail "serve --probe: /metrics shows no captive portal: $(grep -i probe "$tmp/metrics" 2>/dev/null | head)"
+ip netns exec "$ns" curl -sf --max-time 5 "http://127.0.0.1:$port/v1/status" | has '"captive_portal":true' ||
+  fail "serve --probe: /v1/status has no captive_portal true"
+kill -TERM "$server" 2>/dev/null
+wait "$server" 2>/dev/null
 
 "$netmon" status --probe=ftp://198.51.100.1/ >/dev/null 2>&1
 [[ $? -eq 2 ]] || fail "a non-HTTP probe URL must exit 2"
