@@ -26,14 +26,11 @@ ip -n "$ns" route add default via 192.0.2.1 dev veth0 || die "default route"
 ip -n "$ns" link set lo up || die "lo up (serve listens on 127.0.0.1)"
 
 mkdir -p "$tmp/www" && printf 'NetworkManager is online\n' >"$tmp/www/nm"
-ip netns exec "$peer" busybox httpd -f -p 198.51.100.1:8080 -h "$tmp/www" &
-background=$!
-# Ready when it accepts (bounded: 10 s of 50 ms checks).
-for _ in $(seq 200); do
-  ip netns exec "$peer" ss -Hltn 'sport = :8080' | grep -q 8080 && break
-  sleep 0.05
-done
-ip netns exec "$peer" ss -Hltn 'sport = :8080' | grep -q 8080 || die "httpd did not start"
+# Without -f, busybox httpd binds and listens, then daemonizes: it serves once this returns. It is
+# ended with everything else left in the peer namespace.
+ip netns exec "$peer" busybox httpd -p 198.51.100.1:8080 -h "$tmp/www" || die "httpd did not start"
+end_peer_processes() { ip netns pids "$peer" 2>/dev/null | xargs -r kill -KILL 2>/dev/null; cleanup; }
+trap end_peer_processes EXIT
 
 has() { grep -qF -- "$1"; }
 status() { timeout 30 "$netmon" --netns "$ns" --no-default-ignore status --json "$@"; }
@@ -90,14 +87,15 @@ server=$!
 wait_for_output 10 "$tmp/serve.err" grep -q 'listening on 127.0.0.1:' "$tmp/serve.err" ||
   die "serve did not start: $(cat "$tmp/serve.err")"
 port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$tmp/serve.err" | head -1 | cut -d: -f2)
-metrics_show_portal() {
-  ip netns exec "$ns" curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" >"$tmp/metrics" &&
-    grep -qx 'netmon_captive_portal 1' "$tmp/metrics" &&
-    grep -qx 'netmon_probe_outcome{outcome="captive-portal"} 1' "$tmp/metrics"
-}
-# The probe runs on the daemon's schedule: poll, bounded (15 s of 0.1 s checks).
-for _ in $(seq 150); do metrics_show_portal && break; sleep 0.1; done
-metrics_show_portal || fail "serve --probe: /metrics shows no captive portal: $(grep -i probe "$tmp/metrics" 2>/dev/null | head)"
+# The probe runs on the daemon's schedule: /v1/events says when its verdict is in (as a change,
+# or already in the joining reachability frames).
+ip netns exec "$ns" timeout -s KILL 20 curl -sN "http://127.0.0.1:$port/v1/events" >"$tmp/events" &
+wait_for_output 15 "$tmp/events" grep -q '"reason":"captive-portal"' "$tmp/events" ||
+  fail "serve --probe: /v1/events shows no captive portal: $(cat "$tmp/events")"
+ip netns exec "$ns" curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" >"$tmp/metrics"
+grep -qx 'netmon_captive_portal 1' "$tmp/metrics" &&
+  grep -qx 'netmon_probe_outcome{outcome="captive-portal"} 1' "$tmp/metrics" ||
+  fail "serve --probe: /metrics shows no captive portal: $(grep -i probe "$tmp/metrics" | head)"
 ip netns exec "$ns" curl -sf --max-time 5 "http://127.0.0.1:$port/v1/status" | has '"captive_portal":true' ||
   fail "serve --probe: /v1/status has no captive_portal true"
 kill -TERM "$server" 2>/dev/null

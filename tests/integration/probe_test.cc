@@ -2,6 +2,8 @@
 // reached over veth: each case of a connectivity check (the expected answer, portals, silence,
 // refusal, a flood, HTTPS with and without the test's CA), asserting the outcome and the refined
 // reachability. No packet leaves the namespaces; the default URL is never contacted.
+#include <poll.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,23 +218,34 @@ class HttpsProbeTest : public ProbeTest {
         "-subj /CN={} -addext subjectAltName=IP:{} 2>&1 && printf 'NetworkManager is online\\n' > nm",
         shellQuote(dir_), kServer, kServer));
     // A port of its own choosing is not printed by s_server; 8443 in the peer namespace is ours.
+    // s_server prints "ACCEPT" on stdout once it listens: read it from a pipe, with a deadline.
+    int output[2];
+    ASSERT_EQ(pipe2(output, O_CLOEXEC), 0);
     server_pid_ = fork();
     ASSERT_GE(server_pid_, 0);
     if (server_pid_ == 0) {
       setpgid(0, 0);
-      if (chdir(dir_.c_str()) != 0) _exit(127);
-      execlp("ip", "ip", "netns", "exec", ns_->peer().name().c_str(), "openssl", "s_server", "-quiet", "-accept",
+      if (chdir(dir_.c_str()) != 0 || dup2(output[1], STDOUT_FILENO) < 0) _exit(127);
+      execlp("ip", "ip", "netns", "exec", ns_->peer().name().c_str(), "openssl", "s_server", "-accept",
              "198.51.100.1:8443", "-cert", "cert.pem", "-key", "key.pem", "-WWW", static_cast<char*>(nullptr));
       _exit(127);
     }
-    // Listening: bounded wait for the port to accept in the peer namespace.
+    close(output[1]);
+    serverOutput_ = output[0];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::string printed;
     bool listening = false;
-    while (!listening && std::chrono::steady_clock::now() < deadline) {
-      listening = ns_->peer().run("ss -Hltn 'sport = :8443' | grep -q 8443", MayFail::Yes).ok();
-      if (!listening) usleep(50000);
+    while (!listening) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd ready{serverOutput_, POLLIN, 0};
+      if (left.count() <= 0 || poll(&ready, 1, int(left.count())) <= 0) break;
+      char chunk[256];
+      const ssize_t got = read(serverOutput_, chunk, sizeof chunk);
+      if (got <= 0) break;  // s_server exited
+      printed.append(chunk, size_t(got));
+      listening = printed.find("ACCEPT") != std::string::npos;
     }
-    ASSERT_TRUE(listening) << "openssl s_server did not start";
+    ASSERT_TRUE(listening) << "openssl s_server did not start: " << printed;
   }
 
   void TearDown() override {
@@ -242,6 +255,7 @@ class HttpsProbeTest : public ProbeTest {
       kill(server_pid_, SIGTERM);
       waitpid(server_pid_, nullptr, 0);
     }
+    if (serverOutput_ >= 0) close(serverOutput_);
     if (!dir_.empty()) runHostCommand("rm -rf " + shellQuote(dir_), MayFail::Yes);
   }
 
@@ -253,6 +267,7 @@ class HttpsProbeTest : public ProbeTest {
 
   std::string dir_;
   pid_t server_pid_ = -1;
+  int serverOutput_ = -1;  // s_server's stdout, kept open (and unread) until it is stopped
 };
 
 TEST_F(HttpsProbeTest, SelfSignedCertificateIsRejected) {
