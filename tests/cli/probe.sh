@@ -15,13 +15,9 @@ source "$(dirname "$0")/lib/namespaces.bash" nmprobe
 
 command -v busybox >/dev/null && busybox httpd --help >/dev/null 2>&1 || skip "needs busybox httpd"
 create_namespaces
-ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth pair"
-ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
+connect_namespaces
 ip -n "$peer" addr add 198.51.100.1/32 dev lo || die "server address"
 ip -n "$peer" link set lo up || die "peer lo up"
-ip -n "$peer" link set veth1 up || die "veth1 up"
-ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
-ip -n "$ns" link set veth0 up || die "veth0 up"
 ip -n "$ns" route add default via 192.0.2.1 dev veth0 || die "default route"
 ip -n "$ns" link set lo up || die "lo up (serve listens on 127.0.0.1)"
 

@@ -19,11 +19,7 @@ source "$(dirname "$0")/lib/namespaces.bash" nmreach
 
 create_namespaces
 ip -n "$ns" link set lo up || die "lo up"
-ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth pair"
-ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
-ip -n "$peer" link set veth1 up || die "veth1 up"
-ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
-ip -n "$ns" link set veth0 up || die "veth0 up"
+connect_namespaces
 ip -n "$ns" route add 198.51.100.0/24 via 192.0.2.1 dev veth0 || die "route 198.51.100.0/24"
 ip -n "$ns" route add blackhole 203.0.113.0/25 || die "blackhole 203.0.113.0/25"
 

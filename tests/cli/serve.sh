@@ -285,11 +285,7 @@ wait_for_output 10 "$tmp/events" joined || die "/v1/events: no joining state: $(
 grep -qE '^id: [0-9a-f]+-[0-9]+$' "$tmp/events" || fail "/v1/events: no 'id: <run>-<sequence>' line: $(head -n 3 "$tmp/events")"
 ok "/v1/events: joined with ipv4, ipv6 and any reachability (previous unknown)"
 
-ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth pair"
-ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
-ip -n "$peer" link set veth1 up || die "veth1 up"
-ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
-ip -n "$ns" link set veth0 up || die "veth0 up"
+connect_namespaces
 ip -n "$ns" route add default via 192.0.2.1 dev veth0 || die "default route"
 
 route_event='^data: \{"change":"added","route":\{"destination":"0\.0\.0\.0/0","family":"ipv4","gateway":"192\.0\.2\.1","interface":"veth0",.*"type":"route"\}$'

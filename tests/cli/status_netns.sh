@@ -13,11 +13,7 @@ netmon=${1:?usage: status_netns.sh PATH-TO-NETMON}
 source "$(dirname "$0")/lib/namespaces.bash" nmcli
 
 create_namespaces
-ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth pair"
-ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
-ip -n "$peer" link set veth1 up || die "veth1 up"
-ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
-ip -n "$ns" link set veth0 up || die "veth0 up"
+connect_namespaces
 ip -n "$ns" route add default via 192.0.2.1 dev veth0 || die "default route"
 
 veth0_has_carrier() { ip -n "$ns" link show veth0 | grep -q 'LOWER_UP'; }

@@ -50,6 +50,16 @@ create_namespaces() {
   done
 }
 
+# connect_namespaces: veth0 192.0.2.2/24 in $ns to veth1 192.0.2.1/24 in $peer, both up (routes are
+# the caller's).
+connect_namespaces() {
+  ip -n "$ns" link add veth0 type veth peer name veth1 netns "$peer" || die "create veth pair"
+  ip -n "$peer" addr add 192.0.2.1/24 dev veth1 || die "address on veth1"
+  ip -n "$peer" link set veth1 up || die "veth1 up"
+  ip -n "$ns" addr add 192.0.2.2/24 dev veth0 || die "address on veth0"
+  ip -n "$ns" link set veth0 up || die "veth0 up"
+}
+
 # wait_for_output SECONDS FILE COMMAND...: re-runs COMMAND each time FILE gains a line (tail -f
 # wakes on the write; no fixed sleep) until it succeeds; false at the deadline.
 wait_for_output() {
