@@ -274,6 +274,19 @@ void NamespaceBuilder::createVeth(const char* name, const char* peer) {
   transact(buffer.data(), fmt::format("create veth {}/{}", name, peer));
 }
 
+unsigned NamespaceBuilder::vethWithAddress(const char* name, const char* peer, uint32_t ipv4_local, uint8_t length) {
+  setLink(1, true);  // lo
+  createVeth(name, peer);
+  const unsigned link = if_nametoindex(name), peer_link = if_nametoindex(peer);
+  if (link == 0 || peer_link == 0) die(fmt::format("veth {}/{} not found after creation", name, peer));
+  setLink(link, true);
+  setLink(peer_link, true);
+  const uint32_t local = htonl(ipv4_local);
+  addAddress(link, AF_INET, &local, length);
+  waitForCarrier(link);
+  return link;
+}
+
 void NamespaceBuilder::setLink(unsigned index, bool up) {
   std::array<uint8_t, 256> buffer{};
   ifinfomsg* info = nullptr;

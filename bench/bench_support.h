@@ -107,6 +107,9 @@ size_t putRoute(uint8_t* where, uint16_t type, const RouteSpec& route, uint32_t 
 // Changes the namespace with acknowledged requests on its own socket.
 class NamespaceBuilder {
  public:
+  // lo up, a veth pair `name` ── `peer`, both up, `name` with ipv4_local/length (host order);
+  // returns `name`'s index once it has carrier.
+  unsigned vethWithAddress(const char* name, const char* peer, uint32_t ipv4_local, uint8_t length);
   void createVeth(const char* name, const char* peer);
   void setLink(unsigned index, bool up);
   void addAddress(unsigned index, int family, const void* address, uint8_t length);

@@ -161,18 +161,7 @@ Answer parseAnswer(const nlmsghdr* header) {
 
 class Setup {
  public:
-  void linksAndAddress() {
-    builder_.setLink(1, true);  // lo
-    builder_.createVeth("bench0", "bench1");
-    link_ = if_nametoindex("bench0");
-    const unsigned peer = if_nametoindex("bench1");
-    if (link_ == 0 || peer == 0) die("veth bench0/bench1 not found after creation");
-    builder_.setLink(link_, true);
-    builder_.setLink(peer, true);
-    const uint32_t local = htonl(kLocal);
-    builder_.addAddress(link_, AF_INET, &local, 24);
-    builder_.waitForCarrier(link_);
-  }
+  void linksAndAddress() { link_ = builder_.vethWithAddress("bench0", "bench1", kLocal, 24); }
 
   // The default route, the remotes' route, and kBulkRoutes /28s, pipelined (many per datagram).
   Clock::duration routes() {

@@ -638,14 +638,7 @@ int childLinkDown(int count, const std::string& glib_peer) {
   writeSysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
   writeSysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
   NamespaceBuilder builder;
-  builder.setLink(1, true);
-  builder.createVeth("ld0", "ld1");
-  const unsigned link = if_nametoindex("ld0"), peer = if_nametoindex("ld1");
-  builder.setLink(link, true);
-  builder.setLink(peer, true);
-  const uint32_t local = htonl(kLocal);
-  builder.addAddress(link, AF_INET, &local, 24);
-  builder.waitForCarrier(link);
+  const unsigned link = builder.vethWithAddress("ld0", "ld1", kLocal, 24);
   Clock::time_point sent;
   builder.change(true, defaultRoute(), link, sent);
 
@@ -768,17 +761,8 @@ class Bench {
   void setUpNamespace() {
     writeSysctl("/proc/sys/net/ipv6/conf/all/accept_dad", "0");
     writeSysctl("/proc/sys/net/ipv6/conf/default/accept_dad", "0");
-    builder_.setLink(1, true);
-    builder_.createVeth("bench0", "bench1");
-    link_ = if_nametoindex("bench0");
-    const unsigned peer = if_nametoindex("bench1");
-    if (link_ == 0 || peer == 0) die("veth bench0/bench1 not found after creation");
-    builder_.setLink(link_, true);
-    builder_.setLink(peer, true);
-    const uint32_t local = htonl(kLocal);
-    builder_.addAddress(link_, AF_INET, &local, 24);
+    link_ = builder_.vethWithAddress("bench0", "bench1", kLocal, 24);
     builder_.addAddress(link_, AF_INET6, kLocal6.data(), 64);
-    builder_.waitForCarrier(link_);
     Clock::time_point sent;
     builder_.change(true, defaultRoute(), link_, sent);
     RouteSpec default6;
