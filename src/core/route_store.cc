@@ -161,9 +161,24 @@ void RouteTable<N>::endBulkLoad() {
   const size_t slot_count = std::max(slotCountFor(records_.size()), slots_.size());
   slots_.assign(slot_count, 0);
   std::vector<size_t> later_duplicates;
-  for (size_t i = 0; i < records_.size(); ++i) {
+  // Each record's home slot is a cache miss in a large index: hashes are computed kLookahead
+  // records ahead and their slots prefetched, so the misses overlap.
+  constexpr size_t kLookahead = 16;
+  std::array<size_t, kLookahead> hashes{};
+  const size_t count = records_.size();
+  const size_t mask = slot_count - 1;
+  for (size_t i = 0; i < std::min(count, kLookahead); ++i) {
+    hashes[i] = KeyHash{}(keyOf(records_[i]));
+    __builtin_prefetch(&slots_[hashes[i] & mask], 1);
+  }
+  for (size_t i = 0; i < count; ++i) {
     const Key key = keyOf(records_[i]);
-    const size_t hash = KeyHash{}(key);
+    const size_t hash = hashes[i % kLookahead];
+    if (i + kLookahead < count) {
+      const size_t ahead = KeyHash{}(keyOf(records_[i + kLookahead]));
+      hashes[i % kLookahead] = ahead;
+      __builtin_prefetch(&slots_[ahead & mask], 1);
+    }
     const size_t slot = probe(key, hash);
     if (slots_[slot] == 0) {
       slots_[slot] = slotValue(hash, i);
