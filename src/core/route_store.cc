@@ -160,7 +160,7 @@ void RouteTable<N>::endBulkLoad() {
   bulk_loading_ = false;
   const size_t slot_count = std::max(slotCountFor(records_.size()), slots_.size());
   slots_.assign(slot_count, 0);
-  std::vector<size_t> later_duplicates;
+  std::vector<size_t> later_duplicates, folded;
   // Each record's home slot is a cache miss in a large index: hashes are computed kLookahead
   // records ahead and their slots prefetched, so the misses overlap.
   constexpr size_t kLookahead = 16;
@@ -184,12 +184,16 @@ void RouteTable<N>::endBulkLoad() {
       slots_[slot] = slotValue(hash, i);
       continue;
     }
-    // The same key again: the later record replaces the earlier in place, as upsert() does; its
-    // next hops were already stored (or replaced) when it was appended.
-    Record& earlier = records_[recordOf(slots_[slot])];
-    earlier = records_[i];
-    if (!(earlier.internal & Record::kMultipath)) next_hops_.erase(key);
+    // The same key again: the later record replaces the earlier in place, as upsert() does.
+    const size_t earlier = recordOf(slots_[slot]);
+    records_[earlier] = records_[i];
+    folded.push_back(earlier);
     later_duplicates.push_back(i);
+  }
+  // The side map holds the next hops of a key's last multipath record (stored when appended);
+  // they are stale where the key's last record is single-path.
+  for (size_t index : folded) {
+    if (!(records_[index].internal & Record::kMultipath)) next_hops_.erase(keyOf(records_[index]));
   }
   // From the back: the last record is never one still to be dropped.
   for (auto it = later_duplicates.rbegin(); it != later_duplicates.rend(); ++it) fillFromLast(*it);

@@ -203,6 +203,20 @@ TEST(RouteTableTest, BulkLoadKeepsTheLaterRouteOfAKeyWithItsNextHops) {
   EXPECT_EQ(table.size(), 2u);
 }
 
+TEST(RouteTableTest, BulkLoadOfMultipathSinglePathMultipathKeepsTheLastHops) {
+  // Found by the differential test: folding the single-path record must not drop the hops the
+  // third (multipath) record stored.
+  RouteTable<4> table;
+  table.beginBulkLoad();
+  const Route first = makeMultipath("198.51.100.0/24", {hop(2, "192.0.2.1"), hop(3, "192.0.2.9")});
+  const Route second = v4("198.51.100.0/24", "192.0.2.5", 2);
+  const Route third = makeMultipath("198.51.100.0/24", {hop(2, "192.0.2.7"), hop(3, "192.0.2.8")});
+  for (const Route* r : {&first, &second, &third}) EXPECT_EQ(table.upsert(*r, true), UpsertResult::Added);
+  table.endBulkLoad();
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.find(first), third);
+}
+
 TEST(RouteTableTest, BulkLoadOnlyStartsOnAnEmptyTableAndEndsOnRemove) {
   RouteTable<4> table;
   const Route route = v4("198.51.100.0/24", "192.0.2.1", 2);
@@ -530,7 +544,9 @@ class Differential {
       const Route r = randomRoute();
       ASSERT_EQ(table_.upsert(r, /*mark_seen=*/true), UpsertResult::Added) << "route " << i;
       model_[keyOf(r)] = r;
-      if (i % 97 == 0) ASSERT_EQ(table_.find(r), r) << "find during the bulk load, route " << i;
+      if (i % 97 == 0) {
+        ASSERT_EQ(table_.find(r), r) << "find during the bulk load, route " << i;
+      }
     }
     table_.endBulkLoad();
     ASSERT_FALSE(table_.bulkLoading());
