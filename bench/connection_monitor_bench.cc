@@ -74,9 +74,11 @@
 
 #include "netmon/connection_monitor.h"
 
+#include "bench_support.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace netmon_bench;
 
 constexpr size_t kPairs = 10000;
 constexpr size_t kBulkRoutes = 100000;
@@ -85,217 +87,16 @@ constexpr uint32_t kGatewayB = 0xC0000203;  // 192.0.2.3: the gateway of the cha
 constexpr uint32_t kLocal = 0xC0000202;     // 192.0.2.2/24 on bench0
 constexpr uint32_t kRemoteBase = 0xC6130000;  // 198.19.0.0
 constexpr uint32_t kBulkBase = 0x0A000000;    // 10.0.0.0
-constexpr size_t kBatchPerSend = 256;         // requests per datagram, as netmon's default
 constexpr size_t kMmsgSlots = 64;
 constexpr auto kSettle = std::chrono::milliseconds(20);
 constexpr auto kDeadline = std::chrono::seconds(10);
-constexpr size_t kBufferBytes = 32 * 1024;
 
 // The i-th watched remote: 198.19.(i / 100).(1 + i % 100).
 uint32_t remoteAt(size_t i) {
   return kRemoteBase + static_cast<uint32_t>((i / 100) << 8) + static_cast<uint32_t>(1 + i % 100);
 }
 
-// 10000 → "10,000".
-std::string withCommas(size_t value) {
-  const std::string digits = std::to_string(value);
-  std::string text;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) text += ',';
-    text += digits[i];
-  }
-  return text;
-}
 
-std::string ipv4Text(uint32_t host_order) { return netmon::IpAddress::v4(host_order).toString(); }
-
-[[noreturn]] void die(const std::string& message) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "connection_monitor_bench: %s\n", message.c_str());
-  std::fflush(stderr);
-  // The monitor's thread may be running: leave without destructors racing it.
-  std::_Exit(1);
-}
-
-std::string errnoText(int error) { return std::strerror(error); }
-
-double toMs(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-double toUs(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-struct Stats {
-  double min = 0, median = 0, max = 0;
-};
-
-Stats statsOf(std::vector<double> values) {
-  Stats s;
-  if (values.empty()) return s;
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  s.min = values.front();
-  s.max = values.back();
-  s.median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-  return s;
-}
-
-double cpuSeconds(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The namespace.
-
-ino_t netnsInode() {
-  struct stat st {};
-  if (stat("/proc/self/ns/net", &st) != 0) die("stat /proc/self/ns/net: " + errnoText(errno));
-  return st.st_ino;
-}
-
-// Moves this process (it has one thread yet) into a fresh network namespace, or stops.
-// Returns false when the privilege is missing (the caller exits 77).
-bool enterOwnNamespace() {
-  const ino_t before = netnsInode();
-  if (unshare(CLONE_NEWNET) != 0) {
-    if (errno == EPERM) return false;
-    die("unshare(CLONE_NEWNET): " + errnoText(errno));
-  }
-  if (netnsInode() == before) die("unshare(CLONE_NEWNET) left the network namespace unchanged");
-  return true;
-}
-
-// /proc/sys/net is the namespace of the process that opens it: this writes only to ours.
-void writeSysctl(const std::string& path, const std::string& value) {
-  std::ofstream out(path);
-  out << value;
-  if (!out.flush()) die("write " + path);
-}
-
-// ---------------------------------------------------------------------------------------------
-// A NETLINK_ROUTE socket (libmnl), with the sender check libmnl's recvfrom cannot make.
-
-class Netlink {
- public:
-  explicit Netlink(unsigned groups = 0, size_t receive_buffer = 4u << 20) {
-    socket_ = mnl_socket_open(NETLINK_ROUTE);
-    if (!socket_) die("open rtnetlink socket: " + errnoText(errno));
-    if (mnl_socket_bind(socket_, groups, MNL_SOCKET_AUTOPID) < 0) die("bind rtnetlink socket: " + errnoText(errno));
-    const int size = static_cast<int>(receive_buffer);
-    if (setsockopt(fd(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
-      die("SO_RCVBUFFORCE: " + errnoText(errno));
-    }
-    // As netmon's lookup socket: strict request checking, error answers without the request.
-    const int on = 1;
-    setsockopt(fd(), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof on);
-    setsockopt(fd(), SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
-    // Every blocking read is bounded.
-    timeval timeout{2, 0};
-    setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    buffer_.resize(kBufferBytes);
-  }
-  Netlink(const Netlink&) = delete;
-  Netlink& operator=(const Netlink&) = delete;
-  ~Netlink() { mnl_socket_close(socket_); }
-
-  int fd() const { return mnl_socket_get_fd(socket_); }
-  uint32_t nextSeq() { return ++seq_; }
-
-  void send(const uint8_t* data, size_t length) {
-    const ssize_t sent = mnl_socket_sendto(socket_, data, length);
-    if (sent < 0 || static_cast<size_t>(sent) != length) die("send to rtnetlink: " + errnoText(errno));
-  }
-
-  // One datagram from the kernel (others are dropped) into buffer(); its length, or -errno.
-  ssize_t receive(int flags = 0) {
-    for (int attempt = 0; attempt < 64; ++attempt) {
-      sockaddr_nl from{};
-      iovec iov{buffer_.data(), buffer_.size()};
-      msghdr message{};
-      message.msg_name = &from;
-      message.msg_namelen = sizeof from;
-      message.msg_iov = &iov;
-      message.msg_iovlen = 1;
-      const ssize_t length = recvmsg(fd(), &message, flags);
-      if (length < 0) return -errno;
-      if (message.msg_flags & MSG_TRUNC) return -EMSGSIZE;
-      if (from.nl_pid != 0) continue;
-      return length;
-    }
-    return -EPROTO;
-  }
-  const uint8_t* buffer() const { return buffer_.data(); }
-
-  // Waits for the acknowledgements of requests first_seq..last_seq (sent with NLM_F_ACK); the
-  // first error, or 0.
-  int collectAcks(uint32_t first_seq, uint32_t last_seq) {
-    size_t pending = last_seq - first_seq + 1;
-    int first_error = 0;
-    // The callback below counts `pending` down; the loop is bounded by the reads.
-    for (size_t reads = 0; pending > 0; ++reads) {
-      if (reads > 4 * static_cast<size_t>(last_seq - first_seq + 1) + 16) return -EPROTO;
-      const ssize_t length = receive();
-      if (length < 0) return static_cast<int>(length);
-      forEachMessage(buffer(), static_cast<size_t>(length), [&](const nlmsghdr* header) {
-        if (header->nlmsg_type != NLMSG_ERROR) return;
-        if (header->nlmsg_seq < first_seq || header->nlmsg_seq > last_seq) return;
-        const auto* error = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(header));
-        if (error->error != 0 && first_error == 0) first_error = error->error;
-        --pending;
-      });
-    }
-    return first_error;
-  }
-
-  template <class F>
-  static void forEachMessage(const uint8_t* data, size_t length, F&& f) {
-    const auto* header = reinterpret_cast<const nlmsghdr*>(data);
-    int left = static_cast<int>(length);
-    while (mnl_nlmsg_ok(header, left)) {
-      f(header);
-      header = mnl_nlmsg_next(header, &left);
-    }
-  }
-
- private:
-  mnl_socket* socket_ = nullptr;
-  uint32_t seq_ = 0;
-  std::vector<uint8_t> buffer_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Requests.
-
-struct RouteSpec {
-  uint32_t destination = 0;  // host order
-  uint8_t length = 0;
-  uint32_t gateway = 0;
-};
-
-size_t putRoute(uint8_t* where, uint16_t type, const RouteSpec& route, uint32_t link, uint32_t seq) {
-  nlmsghdr* header = mnl_nlmsg_put_header(where);
-  header->nlmsg_type = type;
-  header->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  if (type == RTM_NEWROUTE) header->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
-  header->nlmsg_seq = seq;
-  auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(header, sizeof(rtmsg)));
-  rtm->rtm_family = AF_INET;
-  rtm->rtm_dst_len = route.length;
-  rtm->rtm_table = RT_TABLE_MAIN;
-  if (type == RTM_NEWROUTE) {
-    rtm->rtm_protocol = RTPROT_STATIC;
-    rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-    rtm->rtm_type = RTN_UNICAST;
-  } else {
-    rtm->rtm_scope = RT_SCOPE_NOWHERE;
-  }
-  if (route.length > 0) mnl_attr_put_u32(header, RTA_DST, htonl(route.destination));
-  mnl_attr_put_u32(header, RTA_GATEWAY, htonl(route.gateway));
-  mnl_attr_put_u32(header, RTA_OIF, link);
-  return NLMSG_ALIGN(header->nlmsg_len);
-}
-
-// The request netmon's lookup sends (src/rtnl/route_lookup.cc): RTM_GETROUTE for one /32,
-// RTM_F_LOOKUP_TABLE so the reply names the table that answered.
 constexpr size_t kLookupBytes = NLMSG_ALIGN(sizeof(nlmsghdr)) + NLMSG_ALIGN(sizeof(rtmsg)) + MNL_ALIGN(MNL_ATTR_HDRLEN + 4);
 static_assert(kBatchPerSend * kLookupBytes <= kBufferBytes, "one datagram of lookups fits the send buffer");
 
@@ -360,18 +161,7 @@ Answer parseAnswer(const nlmsghdr* header) {
 
 class Setup {
  public:
-  void linksAndAddress() {
-    // lo up.
-    setUp(1);
-    createVeth("bench0", "bench1");
-    link_ = if_nametoindex("bench0");
-    const unsigned peer = if_nametoindex("bench1");
-    if (link_ == 0 || peer == 0) die("veth bench0/bench1 not found after creation");
-    setUp(link_);
-    setUp(peer);
-    addAddress(link_, kLocal, 24);
-    waitForCarrier(link_);
-  }
+  void linksAndAddress() { link_ = builder_.vethWithAddress("bench0", "bench1", kLocal, 24); }
 
   // The default route, the remotes' route, and kBulkRoutes /28s, pipelined (many per datagram).
   Clock::duration routes() {
@@ -380,138 +170,17 @@ class Setup {
     routes.push_back({0, 0, kGatewayA});
     routes.push_back({kRemoteBase, 16, kGatewayA});
     for (size_t i = 0; i < kBulkRoutes; ++i) routes.push_back({kBulkBase + static_cast<uint32_t>(i << 4), 28, kGatewayA});
-    const auto start = Clock::now();
-    std::vector<uint8_t> buffer(kBufferBytes);
-    size_t next = 0;
-    while (next < routes.size()) {
-      size_t length = 0;
-      uint32_t first = 0, last = 0;
-      for (size_t n = 0; n < kBatchPerSend && next < routes.size(); ++n, ++next) {
-        last = control_.nextSeq();
-        if (n == 0) first = last;
-        length += putRoute(buffer.data() + length, RTM_NEWROUTE, routes[next], link_, last);
-      }
-      control_.send(buffer.data(), length);
-      if (const int error = control_.collectAcks(first, last); error != 0) {
-        die("add routes: " + errnoText(-error));
-      }
-    }
-    return Clock::now() - start;
+    return builder_.routes(routes, link_);
   }
 
   // Asks the kernel to add or delete `route` via bench0; returns when the kernel acknowledged.
   // `sent` is set just before the send() that asks for the change.
-  void change(bool add, const RouteSpec& route, Clock::time_point& sent) {
-    std::array<uint8_t, 256> buffer{};
-    const uint32_t seq = control_.nextSeq();
-    const size_t length = putRoute(buffer.data(), add ? RTM_NEWROUTE : RTM_DELROUTE, route, link_, seq);
-    sent = Clock::now();
-    control_.send(buffer.data(), length);
-    if (const int error = control_.collectAcks(seq, seq); error != 0) {
-      die(fmt::format("{} route {}/{}: {}", add ? "add" : "delete", ipv4Text(route.destination), route.length,
-                      errnoText(-error)));
-    }
-  }
+  void change(bool add, const RouteSpec& route, Clock::time_point& sent) { builder_.change(add, route, link_, sent); }
 
   uint32_t link() const { return link_; }
 
  private:
-  void transact(uint8_t* buffer, const std::string& what) {
-    auto* header = reinterpret_cast<nlmsghdr*>(buffer);
-    control_.send(buffer, header->nlmsg_len);
-    if (const int error = control_.collectAcks(header->nlmsg_seq, header->nlmsg_seq); error != 0) {
-      die(what + ": " + errnoText(-error));
-    }
-  }
-
-  nlmsghdr* putLinkHeader(uint8_t* buffer, uint16_t flags, ifinfomsg** info) {
-    nlmsghdr* header = mnl_nlmsg_put_header(buffer);
-    header->nlmsg_type = RTM_NEWLINK;
-    header->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-    header->nlmsg_seq = control_.nextSeq();
-    *info = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(header, sizeof(ifinfomsg)));
-    (*info)->ifi_family = AF_UNSPEC;
-    return header;
-  }
-
-  void createVeth(const char* name, const char* peer) {
-    std::array<uint8_t, 1024> buffer{};
-    ifinfomsg* info = nullptr;
-    nlmsghdr* header = putLinkHeader(buffer.data(), NLM_F_CREATE | NLM_F_EXCL, &info);
-    mnl_attr_put_strz(header, IFLA_IFNAME, name);
-    nlattr* link_info = mnl_attr_nest_start(header, IFLA_LINKINFO);
-    mnl_attr_put_strz(header, IFLA_INFO_KIND, "veth");
-    nlattr* data = mnl_attr_nest_start(header, IFLA_INFO_DATA);
-    nlattr* peer_info = mnl_attr_nest_start(header, VETH_INFO_PEER);
-    auto* peer_header = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(header, sizeof(ifinfomsg)));
-    peer_header->ifi_family = AF_UNSPEC;
-    mnl_attr_put_strz(header, IFLA_IFNAME, peer);
-    mnl_attr_nest_end(header, peer_info);
-    mnl_attr_nest_end(header, data);
-    mnl_attr_nest_end(header, link_info);
-    transact(buffer.data(), fmt::format("create veth {}/{}", name, peer));
-  }
-
-  void setUp(unsigned index) {
-    std::array<uint8_t, 256> buffer{};
-    ifinfomsg* info = nullptr;
-    putLinkHeader(buffer.data(), 0, &info);
-    info->ifi_index = static_cast<int>(index);
-    info->ifi_flags = IFF_UP;
-    info->ifi_change = IFF_UP;
-    transact(buffer.data(), fmt::format("set link {} up", index));
-  }
-
-  void addAddress(unsigned index, uint32_t address, uint8_t length) {
-    std::array<uint8_t, 256> buffer{};
-    nlmsghdr* header = mnl_nlmsg_put_header(buffer.data());
-    header->nlmsg_type = RTM_NEWADDR;
-    header->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    header->nlmsg_seq = control_.nextSeq();
-    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(header, sizeof(ifaddrmsg)));
-    ifa->ifa_family = AF_INET;
-    ifa->ifa_prefixlen = length;
-    ifa->ifa_index = index;
-    mnl_attr_put_u32(header, IFA_LOCAL, htonl(address));
-    mnl_attr_put_u32(header, IFA_ADDRESS, htonl(address));
-    transact(buffer.data(), "add address " + ipv4Text(address));
-  }
-
-  // Waits for the link's carrier: asks once (RTM_GETLINK), then follows its link notifications
-  // (subscribed before asking, so none is missed); bounded to 5 s.
-  void waitForCarrier(unsigned index) {
-    Netlink notifications(RTMGRP_LINK);
-    const auto hasCarrier = [index](const uint8_t* data, size_t length) {
-      bool carrier = false;
-      Netlink::forEachMessage(data, length, [&](const nlmsghdr* message) {
-        if (message->nlmsg_type != RTM_NEWLINK) return;
-        const auto* info = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(message));
-        if (static_cast<unsigned>(info->ifi_index) == index) carrier = (info->ifi_flags & IFF_LOWER_UP) != 0;
-      });
-      return carrier;
-    };
-    std::array<uint8_t, 256> buffer{};
-    nlmsghdr* header = mnl_nlmsg_put_header(buffer.data());
-    header->nlmsg_type = RTM_GETLINK;
-    header->nlmsg_flags = NLM_F_REQUEST;
-    header->nlmsg_seq = control_.nextSeq();
-    auto* info = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(header, sizeof(ifinfomsg)));
-    info->ifi_index = static_cast<int>(index);
-    control_.send(buffer.data(), header->nlmsg_len);
-    const ssize_t length = control_.receive();
-    if (length < 0) die("read link state: " + errnoText(static_cast<int>(-length)));
-    if (hasCarrier(control_.buffer(), static_cast<size_t>(length))) return;
-    const auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (Clock::now() < deadline) {
-      const ssize_t got = notifications.receive();  // each read bounded by SO_RCVTIMEO (2 s)
-      if (got == -EAGAIN || got == -EWOULDBLOCK) continue;
-      if (got < 0) die("read link notifications: " + errnoText(static_cast<int>(-got)));
-      if (hasCarrier(notifications.buffer(), static_cast<size_t>(got))) return;
-    }
-    die("bench0 has no carrier after 5 s");
-  }
-
-  Netlink control_{0, 8u << 20};
+  NamespaceBuilder builder_;
   uint32_t link_ = 0;
 };
 
@@ -616,76 +285,6 @@ size_t wrongAnswers(std::span<const Answer> answers, uint32_t gateway, uint32_t 
 
 // A thread blocked in epoll_wait on a socket joined to the IPv4 route group: when does the kernel's
 // notification of a change wake a listener (the floor under any monitor)?
-class NotificationFloor {
- public:
-  NotificationFloor() : socket_(RTMGRP_IPV4_ROUTE, 8u << 20) {
-    epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_ < 0) die("epoll_create1: " + errnoText(errno));
-    epoll_event interest{};
-    interest.events = EPOLLIN;
-    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, socket_.fd(), &interest) != 0) die("epoll_ctl: " + errnoText(errno));
-    thread_ = std::thread([this] { run(); });
-  }
-  ~NotificationFloor() {
-    stop_.store(true);
-    thread_.join();
-    close(epoll_);
-  }
-
-  void arm(uint32_t destination, uint8_t length) {
-    std::lock_guard lock(mutex_);
-    destination_ = destination;
-    length_ = length;
-    seen_.reset();
-  }
-  std::optional<Clock::time_point> wait(Clock::time_point deadline) {
-    std::unique_lock lock(mutex_);
-    cv_.wait_until(lock, deadline, [&] { return seen_.has_value(); });
-    return seen_;
-  }
-
- private:
-  void run() {
-    while (!stop_.load()) {
-      epoll_event ready{};
-      if (epoll_wait(epoll_, &ready, 1, 100) <= 0) continue;
-      const auto now = Clock::now();
-      for (int reads = 0; reads < 64; ++reads) {
-        const ssize_t length = socket_.receive(MSG_DONTWAIT);
-        if (length < 0) break;
-        Netlink::forEachMessage(socket_.buffer(), static_cast<size_t>(length), [&](const nlmsghdr* header) {
-          if (header->nlmsg_type != RTM_NEWROUTE && header->nlmsg_type != RTM_DELROUTE) return;
-          const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(header));
-          uint32_t destination = 0;
-          mnl_attr_parse(header, sizeof(rtmsg), routeDestination, &destination);
-          std::lock_guard lock(mutex_);
-          if (rtm->rtm_dst_len == length_ && ntohl(destination) == destination_ && !seen_) {
-            seen_ = now;
-            cv_.notify_all();
-          }
-        });
-      }
-    }
-  }
-
-  static int routeDestination(const nlattr* attribute, void* data) {
-    if (mnl_attr_get_type(attribute) == RTA_DST && mnl_attr_validate(attribute, MNL_TYPE_U32) >= 0) {
-      *static_cast<uint32_t*>(data) = mnl_attr_get_u32(attribute);
-    }
-    return MNL_CB_OK;
-  }
-
-  Netlink socket_;
-  int epoll_ = -1;
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  uint32_t destination_ = 0;
-  uint8_t length_ = 0;
-  std::optional<Clock::time_point> seen_;
-  std::thread thread_;
-};
-
 // ---------------------------------------------------------------------------------------------
 // netmon's side: what the callbacks saw.
 
@@ -908,41 +507,6 @@ ScenarioResult measureScenario(Setup& setup, netmon::ConnectionMonitor& monitor,
   return result;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Report.
-
-std::string machineLine() {
-  utsname u{};
-  uname(&u);
-  std::string cpu = "unknown CPU";
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  std::string debian;
-  std::ifstream version("/etc/debian_version");
-  std::getline(version, debian);
-  // Other work on the machine shows in every figure: say how busy it was.
-  std::string load;
-  std::ifstream loadavg("/proc/loadavg");
-  loadavg >> load;
-  return fmt::format("Linux {} {}, {} CPUs ({}){}, load average {}", u.release, u.machine,
-                     std::thread::hardware_concurrency(), cpu, debian.empty() ? "" : ", Debian " + debian, load);
-}
-
-std::string utcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
-  return text;
-}
-
-std::string verdict(bool met) { return met ? "MET" : "NOT MET"; }
 
 struct SetupFigures {
   size_t routes = 0;
@@ -1085,6 +649,7 @@ int usage(int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  setProgramName("connection_monitor_bench");
   bool json = false;
   bool raw_samples = false;
   for (int i = 1; i < argc; ++i) {

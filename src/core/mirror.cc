@@ -288,9 +288,11 @@ void Mirror::beginResync() {
   seen_addresses_.clear();
   seen_rules_.clear();
   mutableRoutes().clearSeen();
+  if (!has_data_) mutableRoutes().beginBulkLoad();
 }
 
 uint64_t Mirror::endResync() {
+  mutableRoutes().endBulkLoad();
   std::vector<int> vanished;
   for (const auto& [index, link] : links_) {
     if (!seen_links_.count(index)) vanished.push_back(index);

@@ -55,10 +55,15 @@ class Mirror {
 
   // Resync: between begin and end, every applied object is marked seen; end removes (and reports)
   // every object that was not, so the mirror equals the dump. Returns the number of differences.
+  // The first (initial) sync loads the empty route store in bulk (RouteTable::beginBulkLoad): no
+  // index work per route, nobody can observe the store or its events before endResync().
   void beginResync();
   uint64_t endResync();
   // A resync that could not complete: keep everything (nothing is swept on partial data).
-  void abandonResync() { resyncing_ = false; }
+  void abandonResync() {
+    resyncing_ = false;
+    mutableRoutes().endBulkLoad();
+  }
   // Queues an event that does not come from an object change (resync notices).
   void emitNotice(EventPayload payload) { const bool r = resyncing_; resyncing_ = false; emit(std::move(payload)); resyncing_ = r; }
   bool resyncing() const { return resyncing_; }

@@ -1,5 +1,6 @@
 #include "core/route_store.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace netmon::detail {
@@ -16,6 +17,11 @@ uint32_t slotValue(size_t hash, size_t record_index) { return tagOf(hash) | uint
 size_t recordOf(uint32_t slot) { return (slot & kIndexMask) - 1; }
 // The index grows at 80% load: linear probing stays short and an IPv4 route costs 5–10 index bytes.
 constexpr size_t kMaxLoadPercent = 80;
+size_t slotCountFor(size_t count) {
+  size_t slots = kMinSlots;
+  while (count * 100 > slots * kMaxLoadPercent) slots *= 2;
+  return slots;
+}
 
 template <size_t N>
 std::array<uint8_t, N> bytesOf(const IpAddress& address) {
@@ -107,9 +113,8 @@ Route RouteTable<N>::expandAt(size_t index) const {
 }
 
 template <size_t N>
-size_t RouteTable<N>::probe(const Key& key) const {
+size_t RouteTable<N>::probe(const Key& key, size_t hash) const {
   const size_t mask = slots_.size() - 1;
-  const size_t hash = KeyHash{}(key);
   const uint32_t tag = tagOf(hash);
   size_t slot = hash & mask;
   while (slots_[slot] != 0 &&
@@ -139,22 +144,79 @@ void RouteTable<N>::growIndexIfNeeded() {
 
 template <size_t N>
 void RouteTable<N>::reserve(size_t count) {
-  size_t slots = kMinSlots;
-  while (count * 100 > slots * kMaxLoadPercent) slots *= 2;
+  endBulkLoad();
+  size_t slots = slotCountFor(count);
   if (slots > slots_.size()) rebuildIndex(slots);
+}
+
+template <size_t N>
+void RouteTable<N>::beginBulkLoad() {
+  if (records_.empty()) bulk_loading_ = true;
+}
+
+template <size_t N>
+void RouteTable<N>::endBulkLoad() {
+  if (!bulk_loading_) return;
+  bulk_loading_ = false;
+  const size_t slot_count = std::max(slotCountFor(records_.size()), slots_.size());
+  slots_.assign(slot_count, 0);
+  std::vector<size_t> later_duplicates, folded;
+  // Each record's home slot is a cache miss in a large index: hashes are computed kLookahead
+  // records ahead and their slots prefetched, so the misses overlap.
+  constexpr size_t kLookahead = 16;
+  std::array<size_t, kLookahead> hashes{};
+  const size_t count = records_.size();
+  const size_t mask = slot_count - 1;
+  for (size_t i = 0; i < std::min(count, kLookahead); ++i) {
+    hashes[i] = KeyHash{}(keyOf(records_[i]));
+    __builtin_prefetch(&slots_[hashes[i] & mask], 1);
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const Key key = keyOf(records_[i]);
+    const size_t hash = hashes[i % kLookahead];
+    if (i + kLookahead < count) {
+      const size_t ahead = KeyHash{}(keyOf(records_[i + kLookahead]));
+      hashes[i % kLookahead] = ahead;
+      __builtin_prefetch(&slots_[ahead & mask], 1);
+    }
+    const size_t slot = probe(key, hash);
+    if (slots_[slot] == 0) {
+      slots_[slot] = slotValue(hash, i);
+      continue;
+    }
+    // The same key again: the later record replaces the earlier in place, as upsert() does.
+    const size_t earlier = recordOf(slots_[slot]);
+    records_[earlier] = records_[i];
+    folded.push_back(earlier);
+    later_duplicates.push_back(i);
+  }
+  // The side map holds the next hops of a key's last multipath record (stored when appended);
+  // they are stale where the key's last record is single-path.
+  for (size_t index : folded) {
+    if (!(records_[index].internal & Record::kMultipath)) next_hops_.erase(keyOf(records_[index]));
+  }
+  // From the back: the last record is never one still to be dropped.
+  for (auto it = later_duplicates.rbegin(); it != later_duplicates.rend(); ++it) fillFromLast(*it);
 }
 
 template <size_t N>
 UpsertResult RouteTable<N>::upsert(const Route& route, bool mark_seen) {
   Record record = pack(route);
   if (mark_seen) record.internal |= Record::kSeen;
+  if (bulk_loading_) {
+    if (records_.size() >= kMaxRoutes) return UpsertResult::Refused;
+    records_.push_back(record);
+    if (!route.nextHops.empty()) next_hops_[keyOf(record)] = route.nextHops;
+    return UpsertResult::Added;
+  }
   const Key key = keyOf(record);
   growIndexIfNeeded();
-  const size_t slot = probe(key);
+  const size_t hash = KeyHash{}(key);
+  const size_t slot = probe(key, hash);
   if (slots_[slot] == 0) {
     if (records_.size() >= kMaxRoutes) return UpsertResult::Refused;
     records_.push_back(record);
-    slots_[slot] = slotValue(KeyHash{}(key), records_.size() - 1);
+    slots_[slot] = slotValue(hash, records_.size() - 1);
     if (!route.nextHops.empty()) next_hops_[key] = route.nextHops;
     return UpsertResult::Added;
   }
@@ -197,7 +259,11 @@ void RouteTable<N>::eraseAt(size_t record_index) {
     next = (next + 1) & mask;
   }
   slots_[hole] = 0;
-  // Swap the last record into the freed position and repoint its slot.
+  fillFromLast(record_index);
+}
+
+template <size_t N>
+void RouteTable<N>::fillFromLast(size_t record_index) {
   const size_t last = records_.size() - 1;
   if (record_index != last) {
     const size_t moved_slot = probe(keyOf(records_[last]));
@@ -209,6 +275,7 @@ void RouteTable<N>::eraseAt(size_t record_index) {
 
 template <size_t N>
 std::optional<Route> RouteTable<N>::remove(const Route& key_route) {
+  endBulkLoad();
   if (slots_.empty()) return std::nullopt;
   const size_t slot = probe(keyOf(key_route));
   if (slots_[slot] == 0) return std::nullopt;
@@ -220,6 +287,13 @@ std::optional<Route> RouteTable<N>::remove(const Route& key_route) {
 
 template <size_t N>
 std::optional<Route> RouteTable<N>::find(const Route& key_route) const {
+  if (bulk_loading_) {  // the index is not built yet; the latest record of a key is the one kept
+    const Key key = keyOf(key_route);
+    for (size_t i = records_.size(); i-- > 0;) {
+      if (keyOf(records_[i]) == key) return expandAt(i);
+    }
+    return std::nullopt;
+  }
   if (slots_.empty()) return std::nullopt;
   const size_t slot = probe(keyOf(key_route));
   if (slots_[slot] == 0) return std::nullopt;
@@ -245,6 +319,7 @@ void RouteTable<N>::removeIf(const std::function<bool(const Route&)>& predicate,
 template <size_t N>
 void RouteTable<N>::removeIf(const std::function<bool(const Route&)>& predicate,
                              const std::function<void(const Route&)>& on_removed, bool only_unseen) {
+  endBulkLoad();
   // Walk backwards: eraseAt() moves the last record into the hole, which is then already visited.
   for (size_t i = records_.size(); i-- > 0;) {
     if (only_unseen && (records_[i].internal & Record::kSeen)) continue;

@@ -66,6 +66,15 @@ class RouteTable {
   std::optional<Route> find(const Route& key) const;
   size_t size() const { return records_.size(); }
   void reserve(size_t count);
+  // Bulk load (the initial dump into an empty table): upsert() appends the record without looking
+  // at the index and answers Added, even for a key it already holds; endBulkLoad() builds the index
+  // once, sized for the count, and keeps the later of two records with the same key (the kernel
+  // dumps IPv4 `ip route append` routes under one key), as upsert() would have. Every other
+  // mutating call ends the bulk load first; find() during one searches linearly.
+  // beginBulkLoad() on a non-empty table does nothing.
+  void beginBulkLoad();
+  void endBulkLoad();
+  bool bulkLoading() const { return bulk_loading_; }
   // Resync support: clear every seen mark, then remove the unmarked (reporting each).
   void clearSeen();
   void sweepUnseen(const std::function<void(const Route&)>& on_removed);
@@ -97,8 +106,11 @@ class RouteTable {
   static Key keyOf(const Route& route) { return keyOf(pack(route)); }
 
   // Slot holding `key`, or the empty slot where it would go.
-  size_t probe(const Key& key) const;
+  size_t probe(const Key& key) const { return probe(key, KeyHash{}(key)); }
+  size_t probe(const Key& key, size_t hash) const;
   void eraseAt(size_t record_index);
+  // Moves the last record into `record_index` (repointing its slot) and drops the last.
+  void fillFromLast(size_t record_index);
   void removeIf(const std::function<bool(const Route&)>& predicate, const std::function<void(const Route&)>& on_removed,
                 bool only_unseen);
   void growIndexIfNeeded();
@@ -106,7 +118,8 @@ class RouteTable {
   Route expandAt(size_t record_index) const;
 
   ChunkedVector<Record> records_;
-  std::vector<uint32_t> slots_;  // record index + 1; 0 = empty
+  std::vector<uint32_t> slots_;  // record index + 1; 0 = empty; stale while bulk_loading_
+  bool bulk_loading_ = false;
   std::unordered_map<Key, std::vector<NextHop>, KeyHash> next_hops_;
 };
 
@@ -126,6 +139,8 @@ class RouteStore {
     return key.family == Family::Ipv4 ? v4_.find(key) : v6_.find(key);
   }
   size_t size() const { return v4_.size() + v6_.size(); }
+  void beginBulkLoad() { v4_.beginBulkLoad(); v6_.beginBulkLoad(); }
+  void endBulkLoad() { v4_.endBulkLoad(); v6_.endBulkLoad(); }
   void clearSeen() { v4_.clearSeen(); v6_.clearSeen(); }
   void sweepUnseen(const std::function<void(const Route&)>& on_removed) {
     v4_.sweepUnseen(on_removed);

@@ -63,9 +63,16 @@ struct Bytes {
 template <size_t N>
 using AttrTable = std::array<const nlattr*, N>;
 
+// libmnl's mnl_attr_get_payload/_payload_len/_type/_len and mnl_attr_ok, written out so that they
+// inline: called several times per attribute, six attributes per route, they were 15% of the
+// user-space instructions of a 300k-route initial dump as calls into libmnl.so.
 Bytes payloadOf(const nlattr* attr) {
-  return {static_cast<const uint8_t*>(mnl_attr_get_payload(attr)), mnl_attr_get_payload_len(attr)};
+  return {reinterpret_cast<const uint8_t*>(attr) + MNL_ATTR_HDRLEN, size_t(attr->nla_len - MNL_ATTR_HDRLEN)};
 }
+bool attributeFits(const nlattr* attr, size_t remaining) {  // mnl_attr_ok
+  return remaining >= sizeof(nlattr) && attr->nla_len >= sizeof(nlattr) && attr->nla_len <= remaining;
+}
+uint16_t attributeType(const nlattr* attr) { return attr->nla_type & NLA_TYPE_MASK; }  // mnl_attr_get_type
 
 // Walks the attributes in `region` into `table`, skipping types the table does not hold (newer
 // kernels add attributes; see libmnl's mnl_attr_type_valid). Returns false when an attribute
@@ -78,10 +85,10 @@ bool collectAttributes(Bytes region, AttrTable<N>& table) {
   while (region.size - offset >= sizeof(nlattr)) {
     const auto* attr = reinterpret_cast<const nlattr*>(region.data + offset);
     const size_t remaining = region.size - offset;
-    if (!mnl_attr_ok(attr, static_cast<int>(std::min<size_t>(remaining, INT_MAX)))) return false;
-    const uint16_t type = mnl_attr_get_type(attr);
+    if (!attributeFits(attr, remaining)) return false;
+    const uint16_t type = attributeType(attr);
     if (type < N) table[type] = attr;
-    const size_t step = MNL_ALIGN(mnl_attr_get_len(attr));
+    const size_t step = MNL_ALIGN(attr->nla_len);
     if (step >= remaining) break;  // the last attribute may lack its padding
     offset += step;
   }

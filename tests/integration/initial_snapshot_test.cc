@@ -124,6 +124,40 @@ TEST_F(InitialSnapshotTest, StateThatExistsBeforeTheMonitorIsInTheFirstSnapshot)
   EXPECT_EQ(counters.malformed, 0u) << describe(counters);
 }
 
+// `ip route append` gives IPv4 two routes under one key (the kernel's route key has no gateway);
+// the dump lists both, in the order `ip route show` prints them. The mirror files them under one
+// key and keeps the one dumped last, as it would if their notifications came one after the other.
+// The initial dump loads the empty store in bulk (no index work per route): this is the case where
+// the index built afterwards must fold the two records into one.
+TEST_F(InitialSnapshotTest, AppendedRoutesUnderOneKeyKeepTheOneDumpedLast) {
+  TestNamespace ns;
+  ASSERT_TRUE(ns.valid());
+  ASSERT_NO_FATAL_FAILURE(makeOnlineLink(ns));
+  ns.ip("route append 203.0.113.0/24 via 192.0.2.1 dev veth0");
+  ns.ip("route append 203.0.113.0/24 via 192.0.2.3 dev veth0");
+  const auto listed = ns.ipJson("-4 route show 203.0.113.0/24");
+  ASSERT_EQ(listed.size(), 2u) << listed.dump();
+  const std::string last_gateway = listed.back().value("gateway", "");
+  ASSERT_FALSE(last_gateway.empty()) << listed.dump();
+
+  auto monitor = StatusMonitor::create(optionsFor(ns));
+  ASSERT_TRUE(monitor) << monitor.error().message();
+  const auto snapshot = monitor->snapshot();
+  const auto routes = snapshot->routes();
+  size_t under_key = 0;
+  for (const auto& route : routes) {
+    if (route.family == Family::Ipv4 && route.destination == prefix("203.0.113.0/24")) ++under_key;
+  }
+  EXPECT_EQ(under_key, 1u);
+  const Route* kept = findRoute(routes, Family::Ipv4, kTableMain, prefix("203.0.113.0/24"));
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(addressText(kept->gateway), last_gateway);
+  // The rest of the table is there (lookups after a bulk load: route_store_test).
+  ASSERT_NE(findRoute(routes, Family::Ipv4, kTableMain, prefix("0.0.0.0/0")), nullptr);
+  EXPECT_EQ(routes.size(), snapshot->routeCount());
+  EXPECT_EQ(monitor->counters().malformed, 0u);
+}
+
 TEST_F(InitialSnapshotTest, NamespaceByPathWorksAsByName) {
   TestNamespace ns;
   ASSERT_TRUE(ns.valid());

@@ -176,6 +176,66 @@ TEST(RouteTableTest, MultipathNextHopsRoundTrip) {
   EXPECT_TRUE(table.find(single)->nextHops.empty());
 }
 
+TEST(RouteTableTest, BulkLoadKeepsTheLaterRouteOfAKeyWithItsNextHops) {
+  RouteTable<4> table;
+  table.beginBulkLoad();
+  const Route multipath_first = makeMultipath("198.51.100.0/24", {hop(2, "192.0.2.1"), hop(3, "192.0.2.9")});
+  const Route single_later = v4("198.51.100.0/24", "192.0.2.5", 2);
+  const Route single_first = v4("203.0.113.0/24", "192.0.2.1", 2);
+  const Route multipath_later = makeMultipath("203.0.113.0/24", {hop(2, "192.0.2.7"), hop(3, "192.0.2.8")});
+  const Route alone = v4("192.0.2.0/24", "", 2);
+  for (const Route* r : {&multipath_first, &single_first, &alone, &single_later, &multipath_later}) {
+    EXPECT_EQ(table.upsert(*r, true), UpsertResult::Added);
+  }
+  EXPECT_EQ(table.size(), 5u);  // duplicates are only folded when the index is built
+  EXPECT_EQ(table.find(single_later), single_later);
+  table.endBulkLoad();
+  EXPECT_FALSE(table.bulkLoading());
+  EXPECT_EQ(table.size(), 3u);
+  EXPECT_EQ(table.find(multipath_first), single_later);  // same key: the later one, without hops
+  EXPECT_EQ(table.find(single_first), multipath_later);  // same key: the later one, with its hops
+  EXPECT_EQ(table.find(alone), alone);
+  // The index and the side map are ordinary afterwards.
+  EXPECT_EQ(table.upsert(single_later, false), UpsertResult::Unchanged);
+  EXPECT_EQ(table.upsert(multipath_first, false), UpsertResult::Changed);
+  EXPECT_EQ(table.remove(multipath_later), multipath_later);
+  EXPECT_FALSE(table.find(single_first));
+  EXPECT_EQ(table.size(), 2u);
+}
+
+TEST(RouteTableTest, BulkLoadOfMultipathSinglePathMultipathKeepsTheLastHops) {
+  // Found by the differential test: folding the single-path record must not drop the hops the
+  // third (multipath) record stored.
+  RouteTable<4> table;
+  table.beginBulkLoad();
+  const Route first = makeMultipath("198.51.100.0/24", {hop(2, "192.0.2.1"), hop(3, "192.0.2.9")});
+  const Route second = v4("198.51.100.0/24", "192.0.2.5", 2);
+  const Route third = makeMultipath("198.51.100.0/24", {hop(2, "192.0.2.7"), hop(3, "192.0.2.8")});
+  for (const Route* r : {&first, &second, &third}) EXPECT_EQ(table.upsert(*r, true), UpsertResult::Added);
+  table.endBulkLoad();
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.find(first), third);
+}
+
+TEST(RouteTableTest, BulkLoadOnlyStartsOnAnEmptyTableAndEndsOnRemove) {
+  RouteTable<4> table;
+  const Route route = v4("198.51.100.0/24", "192.0.2.1", 2);
+  ASSERT_EQ(table.upsert(route, false), UpsertResult::Added);
+  table.beginBulkLoad();
+  EXPECT_FALSE(table.bulkLoading());
+  EXPECT_EQ(table.upsert(route, false), UpsertResult::Unchanged);
+
+  RouteTable<4> empty;
+  empty.beginBulkLoad();
+  ASSERT_TRUE(empty.bulkLoading());
+  EXPECT_EQ(empty.upsert(route, true), UpsertResult::Added);
+  EXPECT_EQ(empty.upsert(route, true), UpsertResult::Added);  // not looked up while loading
+  EXPECT_EQ(empty.remove(route), route);                      // builds the index first
+  EXPECT_FALSE(empty.bulkLoading());
+  EXPECT_EQ(empty.size(), 0u);
+  EXPECT_FALSE(empty.find(route));
+}
+
 TEST(RouteTableTest, MultipathSurvivesBeingSwappedIntoAHole) {
   RouteTable<4> table;
   const Route first = v4("198.51.100.0/24", "192.0.2.1", 2);
@@ -280,6 +340,25 @@ TEST(RouteStoreTest, ClearSeenThenSweepUnseenRemovesExactlyTheUnconfirmed) {
   EXPECT_EQ(store.find(keep), keep);
   EXPECT_EQ(store.find(change), changed);
   EXPECT_EQ(store.find(keep6), keep6);
+}
+
+TEST(RouteStoreTest, ResyncAfterBulkLoadSweepsExactlyTheUnconfirmed) {
+  RouteStore store;
+  store.beginBulkLoad();
+  std::vector<Route> routes;
+  for (int i = 0; i < 40; ++i) {
+    routes.push_back(v4("10.0." + std::to_string(i) + ".0/24", "192.0.2.1", 2));
+    routes.push_back(makeRoute("2001:db8:" + std::to_string(i) + "::/64", "fe80::1", 2, Family::Ipv6));
+  }
+  for (const Route& r : routes) ASSERT_EQ(store.upsert(r, true), UpsertResult::Added);
+  store.endBulkLoad();
+  ASSERT_EQ(store.size(), routes.size());
+  store.clearSeen();
+  for (size_t i = 0; i < routes.size(); i += 2) EXPECT_EQ(store.upsert(routes[i], true), UpsertResult::Unchanged);
+  std::vector<Route> removed;
+  store.sweepUnseen([&](const Route& r) { removed.push_back(r); });
+  EXPECT_EQ(removed.size(), routes.size() / 2);
+  for (size_t i = 0; i < routes.size(); ++i) EXPECT_EQ(store.find(routes[i]).has_value(), i % 2 == 0) << i;
 }
 
 TEST(RouteStoreTest, SweepAfterEmptyResyncRemovesEverything) {
@@ -456,6 +535,25 @@ class Differential {
     ASSERT_EQ(table_.size(), 0u);
   }
 
+  // An initial dump into the empty table: `count` random routes (keys repeat, as IPv4 `ip route
+  // append` routes do in a dump) appended in bulk; the later route of a key must win.
+  void bulkLoad(size_t count) {
+    table_.beginBulkLoad();
+    ASSERT_TRUE(table_.bulkLoading());
+    for (size_t i = 0; i < count; ++i) {
+      const Route r = randomRoute();
+      ASSERT_EQ(table_.upsert(r, /*mark_seen=*/true), UpsertResult::Added) << "route " << i;
+      model_[keyOf(r)] = r;
+      if (i % 97 == 0) {
+        ASSERT_EQ(table_.find(r), r) << "find during the bulk load, route " << i;
+      }
+    }
+    table_.endBulkLoad();
+    ASSERT_FALSE(table_.bulkLoading());
+    ASSERT_EQ(table_.size(), model_.size());
+    checkContents();
+  }
+
   RouteTable<N>& table() { return table_; }
   size_t modelSize() const { return model_.size(); }
 
@@ -491,6 +589,33 @@ TEST(RouteTableDifferentialTest, Ipv6MixedSizes) {
   large.run(100000, 30);
   ASSERT_FALSE(HasFatalFailure());
   large.removeAll();
+}
+
+TEST(RouteTableDifferentialTest, Ipv4BulkLoadWithDuplicateKeysThenChurn) {
+  // 50 destinations (a few hundred keys), 2,000 routes: most keys arrive several times, multipath and single-path mixed.
+  Differential<4> small(/*seed=*/11, /*key_space=*/50);
+  small.bulkLoad(2000);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_LT(small.modelSize(), 2000u);
+  small.run(20000, 40);
+  ASSERT_FALSE(HasFatalFailure());
+  small.removeAll();
+
+  Differential<4> large(/*seed=*/12, /*key_space=*/40000);
+  large.bulkLoad(150000);
+  ASSERT_FALSE(HasFatalFailure());
+  large.run(100000, 30);
+  ASSERT_FALSE(HasFatalFailure());
+  large.removeAll();
+}
+
+TEST(RouteTableDifferentialTest, Ipv6BulkLoadWithDuplicateKeysThenChurn) {
+  Differential<16> d(/*seed=*/13, /*key_space=*/3000);
+  d.bulkLoad(30000);
+  ASSERT_FALSE(HasFatalFailure());
+  d.run(50000, 30);
+  ASSERT_FALSE(HasFatalFailure());
+  d.removeAll();
 }
 
 TEST(RouteTableDifferentialTest, ReserveThenChurn) {
