@@ -65,6 +65,8 @@ struct NETMON_EXPORT ConnectionCounters {
   uint64_t kernelLookups = 0;    // route lookups sent to the kernel
   uint64_t evaluations = 0;      // connections re-evaluated after a change
   uint64_t lookupFailures = 0;   // lookup batches that failed (socket error); states were kept
+  uint64_t callbackExceptions = 0;  // exceptions thrown by this monitor's subscriber callbacks,
+                                    // caught (subscription.h)
   friend bool operator==(const ConnectionCounters&, const ConnectionCounters&) = default;
 };
 

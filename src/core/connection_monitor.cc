@@ -147,6 +147,7 @@ class ConnectionMonitor::Impl {
     detail::MutexLock lock(mutex_);
     ConnectionCounters counters = counters_;
     counters.kernelLookups = lookup_->lookups();
+    counters.callbackExceptions = registry_->callbackExceptions();
     return counters;
   }
 

@@ -43,6 +43,15 @@ std::string_view contentTypeOf(MetricsFormat format);
 enum class ConnectionRejection {
   Limit,    // every connection slot busy with a request or a stream: 503
   Evicted,  // closed to make room: it was the oldest still sending its request headers, or idle
+  Descriptors,  // the process was out of file descriptors (EMFILE/ENFILE): 503 on a reserved one
+};
+
+// Which socket call of the HTTP server failed (netmon_http_socket_errors_total{operation}).
+enum class SocketOperation {
+  Accept,   // accept failed (EMFILE, ENFILE, ENOBUFS, ENOMEM): the connection waits in the backlog
+            // or, out of descriptors, is refused (see http_server.h)
+  Receive,  // a read from a client failed (reset, timeout): the connection is closed
+  Send,     // a write to a client failed (reset, broken pipe): the connection is closed
 };
 
 class DaemonMetrics {
@@ -59,6 +68,8 @@ class DaemonMetrics {
   // ("/metrics", "/v1/status", ...) or "other" for a 404, so a scanner cannot blow up cardinality.
   void countHttpRequest(std::string_view handler, unsigned status);
   void countRejectedConnection(ConnectionRejection why);
+  // A socket call that failed with a real error (not EOF, not a cancellation).
+  void countSocketError(SocketOperation operation);
   // An event-stream client disconnected because its queue overflowed
   // (netmon_sse_clients_dropped_total).
   void countStreamOverflow();
