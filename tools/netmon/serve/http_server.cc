@@ -123,7 +123,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   int reserveFd_ = -1;
 
   void accept(Acceptor& acceptor);
-  bool refuseOutOfDescriptors(Acceptor& acceptor);
+  enum class Refusal { Refused, NothingPending, Failed };
+  Refusal refuseOutOfDescriptors(Acceptor& acceptor);
   void countSocketError(SocketOperation operation) {
     if (attached_) metrics_.countSocketError(operation);
   }
@@ -440,8 +441,14 @@ void HttpServer::Impl::accept(Acceptor& acceptor) {
     if (error == asio::error::operation_aborted) return;
     if (error) {
       self->countSocketError(SocketOperation::Accept);
-      if ((error == asio::error::no_descriptors || error.value() == ENFILE) && self->refuseOutOfDescriptors(acceptor)) {
-        return self->accept(acceptor);
+      // Linux reserves the new descriptor before it looks at the backlog, so EMFILE comes even
+      // when no connection waits: accept again only once one does (the listener is readable).
+      if ((error == asio::error::no_descriptors || error.value() == ENFILE) &&
+          self->refuseOutOfDescriptors(acceptor) != Refusal::Failed) {
+        acceptor.async_wait(Acceptor::wait_read, [self, &acceptor](error_code waited) {
+          if (!self->stopped_ && waited != asio::error::operation_aborted) self->accept(acceptor);
+        });
+        return;
       }
       // Out of memory, or no descriptor even for a refusal: try again shortly rather than spinning
       // (the connection waits in the backlog meanwhile).
@@ -461,21 +468,26 @@ void HttpServer::Impl::accept(Acceptor& acceptor) {
 // reserved descriptor is given up for a moment to accept it, answer 503 with Retry-After and close
 // it; then it is taken back. Connections already open are not touched. False when that accept
 // failed too (or nothing was reserved): the caller then waits before trying again.
-bool HttpServer::Impl::refuseOutOfDescriptors(Acceptor& acceptor) {
+HttpServer::Impl::Refusal HttpServer::Impl::refuseOutOfDescriptors(Acceptor& acceptor) {
   if (reserveFd_ < 0) reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (reserveFd_ < 0) return false;
+  if (reserveFd_ < 0) return Refusal::Failed;
   ::close(reserveFd_);
   const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  const int error = errno;
+  Refusal outcome = Refusal::Refused;
   if (fd >= 0) {
     metrics_.countRejectedConnection(ConnectionRejection::Descriptors);
     metrics_.countHttpRequest("other", 503);
     if (!refuseAccepted(fd, "out of file descriptors\n")) countSocketError(SocketOperation::Send);
     ::close(fd);
-  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+  } else if (error == EAGAIN || error == EWOULDBLOCK) {
+    outcome = Refusal::NothingPending;
+  } else {
     countSocketError(SocketOperation::Accept);
+    outcome = Refusal::Failed;
   }
   reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  return fd >= 0;
+  return outcome;
 }
 
 bool HttpServer::Impl::evictOne() {
