@@ -7,7 +7,7 @@
 //     a new socket (another inode, Counters::socketReopens), and a change made afterwards is seen.
 //   Churn: routes added and removed and a link flapping in a test namespace for
 //     NETMON_FAULT_CHURN_SECONDS (default 20), while a StatusMonitor (own thread) in this process
-//     and `netmon serve` (scraped by two curl loops, followed by a curl event stream) run under
+//     and `netmon serve` (scraped by three curl loops, followed by a curl event stream) run under
 //     faults. Then faults stop and: nothing crashed, every injected error is counted by netmon,
 //     and both mirrors converge to the kernel's state (the library's compared with `ip -j`, the
 //     daemon's /metrics counts with the converged library mirror).
@@ -206,9 +206,10 @@ TEST_F(FaultTest, ChurnUnderFaultsConvergesAndEveryErrorIsCounted) {
   ::unlink(pause_file.c_str());
   const std::string base = fmt::format("http://127.0.0.1:{}", daemon->port());
 
-  // Clients, each bounded by `timeout`: two scrapers and an event stream.
+  // Clients, each bounded by `timeout`: three scrapers (/v1/reach asks the kernel's route lookup,
+  // whose socket reads with recvmmsg) and an event stream.
   std::vector<std::thread> clients;
-  for (const char* path : {"/metrics", "/v1/status"}) {
+  for (const char* path : {"/metrics", "/v1/status", "/v1/reach?remote=203.0.113.5"}) {
     clients.emplace_back([&, path] {
       ns_->run(fmt::format("timeout {} sh -c 'while :; do curl -s -m 2 -o /dev/null {}{}; done'", seconds, base, path),
                MayFail::Yes);
@@ -283,8 +284,14 @@ TEST_F(FaultTest, ChurnUnderFaultsConvergesAndEveryErrorIsCounted) {
       daemon_injected["send inet"] + daemon_injected["sendmsg inet"] + daemon_injected["sendto inet"] +
       daemon_injected["write inet"] + daemon_injected["writev inet"];
   const unsigned long daemon_accept = daemon_injected["accept inet"] + daemon_injected["accept4 inet"];
-  EXPECT_GE(daemon_netlink_counted, double(daemon_netlink_receive));
-  EXPECT_GE(value("netmon_netlink_send_errors_total"), double(daemon_netlink_send));
+  // The route lookup socket reads with recvmmsg (and recvmsg when it waits), the monitor's with
+  // recvmsg; both send with sendto. recvmmsg faults can only be the lookup's.
+  const double lookup_counted =
+      value("netmon_route_lookup_overruns_total") + value("netmon_route_lookup_socket_errors_total");
+  EXPECT_GE(lookup_counted, double(daemon_injected["recvmmsg netlink"]));
+  EXPECT_GE(daemon_netlink_counted + value("netmon_netlink_send_errors_total") + lookup_counted,
+            double(daemon_netlink_receive + daemon_netlink_send));
+  EXPECT_GT(value("netmon_route_lookups_total"), 0) << "no /v1/reach lookup ran";
   EXPECT_GE(value("netmon_http_socket_errors_total{operation=\"receive\"}"), double(daemon_inet_receive));
   EXPECT_GE(value("netmon_http_socket_errors_total{operation=\"send\"}"), double(daemon_inet_send));
   EXPECT_GE(value("netmon_http_socket_errors_total{operation=\"accept\"}"), double(daemon_accept));
@@ -310,14 +317,16 @@ TEST_F(FaultTest, ChurnUnderFaultsConvergesAndEveryErrorIsCounted) {
       "%zu SSE frames\n"
       "library monitor: injected recv %lu send %lu; counted readErrors %lu overruns %lu sendErrors %lu "
       "socketReopens %lu resyncs %lu; converged %lld ms after faults stopped\n"
-      "daemon: injected netlink recv %lu send %lu, tcp recv %lu send %lu accept %lu; counted netlink "
-      "read+overrun %.0f send %.0f reopens %.0f, http receive %.0f send %.0f accept %.0f; converged %lld ms\n"
+      "daemon: injected netlink recv %lu (recvmmsg %lu) send %lu, tcp recv %lu send %lu accept %lu; counted "
+      "netlink read+overrun %.0f send %.0f reopens %.0f, route lookup overrun+error %.0f of %.0f lookups, http "
+      "receive %.0f send %.0f accept %.0f; converged %lld ms\n"
       "daemon shim report:\n%s",
       seconds, rounds, recorder.size(), frames, library_receive, library_send, (unsigned long)counters.readErrors,
       (unsigned long)counters.overruns, (unsigned long)counters.sendErrors, (unsigned long)counters.socketReopens,
-      (unsigned long)counters.resyncs, (long long)ms(library_converged), daemon_netlink_receive, daemon_netlink_send,
-      daemon_inet_receive, daemon_inet_send, daemon_accept, daemon_netlink_counted,
-      value("netmon_netlink_send_errors_total"), value("netmon_netlink_socket_reopens_total"),
+      (unsigned long)counters.resyncs, (long long)ms(library_converged), daemon_netlink_receive, daemon_injected["recvmmsg netlink"],
+      daemon_netlink_send, daemon_inet_receive, daemon_inet_send, daemon_accept, daemon_netlink_counted,
+      value("netmon_netlink_send_errors_total"), value("netmon_netlink_socket_reopens_total"), lookup_counted,
+      value("netmon_route_lookups_total"),
       value("netmon_http_socket_errors_total{operation=\"receive\"}"),
       value("netmon_http_socket_errors_total{operation=\"send\"}"),
       value("netmon_http_socket_errors_total{operation=\"accept\"}"), (long long)ms(daemon_converged),

@@ -342,6 +342,16 @@ void appendMonitorCounters(FamilyList& out, const Counters& counters) {
       .sample(counters.degraded ? 1 : 0);
 }
 
+void appendLookupCounters(FamilyList& out, const ConnectionCounters& counters) {
+  out.counter("netmon_route_lookups_total", "Route lookups sent to the kernel (/v1/reach).")
+      .sample(double(counters.kernelLookups));
+  out.counter("netmon_route_lookup_overruns_total", "Overruns (ENOBUFS) of the route lookup socket, requests resent.")
+      .sample(double(counters.lookupOverruns));
+  out.counter("netmon_route_lookup_socket_errors_total",
+              "Other failed send/receive calls of the route lookup socket; the lookup failed (503).")
+      .sample(double(counters.lookupSocketErrors));
+}
+
 // ─── process_* ──────────────────────────────────────────────────────────────────────────────────
 // The names and meanings of Prometheus' client libraries (client_golang's process collector reads
 // the same files). A file that cannot be read leaves its metrics out of the scrape.
@@ -660,7 +670,7 @@ void DaemonMetrics::setOpenConnections(size_t open) { families_->openConnections
 void DaemonMetrics::setStreamClients(size_t open) { families_->streamClients.Set(double(open)); }
 
 std::string DaemonMetrics::render(const Snapshot& snapshot, MetricsFormat format,
-                                  std::chrono::system_clock::time_point now) const {
+                                  std::chrono::system_clock::time_point now, const ConnectionCounters& lookups) const {
   FamilyList out;
   out.gauge("netmon_build_info", "The netmon version that runs, always 1.")
       .sample(1, {{"version", NETMON_VERSION_STRING}});
@@ -669,6 +679,7 @@ std::string DaemonMetrics::render(const Snapshot& snapshot, MetricsFormat format
   appendLinks(out, snapshot);
   appendCounts(out, snapshot);
   appendMonitorCounters(out, snapshot.counters);
+  appendLookupCounters(out, lookups);
   out.gauge("netmon_last_change_timestamp_seconds",
             "Unix time of the last reachability change of any family, or of the daemon's start when none.")
       .sample(seconds(lastChange_));

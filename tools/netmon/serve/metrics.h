@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "netmon/connection_monitor.h"
 #include "netmon/event.h"
 #include "netmon/snapshot.h"
 
@@ -79,8 +80,10 @@ class DaemonMetrics {
   // The whole exposition: the state in `snapshot`, what was counted above, netmon_build_info and
   // the process_* metrics Prometheus' client libraries export (open fds, resident memory, CPU,
   // start time), read from /proc/self.
+  // `lookups`: the connection monitor's counters (/v1/reach asks the kernel through it).
   std::string render(const Snapshot& snapshot, MetricsFormat format,
-                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
+                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
+                     const ConnectionCounters& lookups = {}) const;
 
  private:
   struct Families;
