@@ -65,6 +65,11 @@ struct NETMON_EXPORT ConnectionCounters {
   uint64_t kernelLookups = 0;    // route lookups sent to the kernel
   uint64_t evaluations = 0;      // connections re-evaluated after a change
   uint64_t lookupFailures = 0;   // lookup batches that failed (socket error); states were kept
+  uint64_t lookupOverruns = 0;   // ENOBUFS on the lookup socket: replies dropped, requests sent again
+  uint64_t lookupSocketErrors = 0;  // other failed send/receive calls of the lookup socket (the
+                                    // lookup failed: lookupFailures, or add() returned the error)
+  uint64_t callbackExceptions = 0;  // exceptions thrown by this monitor's subscriber callbacks,
+                                    // caught (subscription.h)
   friend bool operator==(const ConnectionCounters&, const ConnectionCounters&) = default;
 };
 

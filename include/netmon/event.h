@@ -39,14 +39,20 @@ enum class ResyncReason : uint8_t {
   SubscriberOverflow,  // this subscriber fell behind; its queued link/address/route/rule events
                        // were dropped (reachability events were kept): re-read snapshot()
   Degraded,            // a dump could not complete after bounded retries; state may be stale
+  SocketError,         // reading the notification socket failed with an error other than ENOBUFS
+                       // (`error`, e.g. ENOMEM): the socket was closed, a new one opened
+                       // (Counters::socketReopens) and the state re-read. Notifications sent
+                       // between the two sockets are not lost: the re-read covers them.
 };
-NETMON_EXPORT std::string_view toString(ResyncReason);  // "overrun", "subscriber-overflow", "degraded"
+// "overrun", "subscriber-overflow", "degraded", "socket-error"
+NETMON_EXPORT std::string_view toString(ResyncReason);
 
 struct ResyncEvent {
   ResyncReason reason;
   uint64_t resyncs;      // the monitor's resync counter after this one (SubscriberOverflow: the
                          // monitor's subscriber-overflow counter instead)
   uint64_t differences;  // link/address/route/rule changes the resync found
+  int error;             // SocketError: the errno the receive failed with; 0 for other reasons
 };
 
 // Connection monitor only (connection_monitor.h): the answer for a watched connection changed.

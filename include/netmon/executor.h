@@ -8,7 +8,8 @@
 // - Executor::fromPost(f): any event loop that can run a task later; f(task) must queue `task`
 //   and return. Boost.Asio: see netmon/asio.h. Qt: post with QMetaObject::invokeMethod(obj, task,
 //   Qt::QueuedConnection). A thread pool with several threads is fine: netmon still serialises
-//   each subscription's callbacks (see subscription.h).
+//   each subscription's callbacks (see subscription.h). A callback that blocks its executor delays
+//   only the work on that executor; subscriptions on other executors are not held up.
 //
 // Thread safety: copies may be used from any thread. Lifetime: the posting function must stay
 // callable for as long as a subscription using it exists; tasks posted to an event loop that is

@@ -77,7 +77,13 @@ struct NETMON_EXPORT Counters {
   uint64_t dumpsInterrupted = 0;     // NLM_F_DUMP_INTR seen (the dump was redone)
   uint64_t linkRouteFlushes = 0;     // link-down route flushes reconciled without RTM_DELROUTE
   uint64_t subscriberOverflows = 0;  // subscriber queues that overflowed and were coalesced
-  uint64_t readErrors = 0;           // socket read errors other than ENOBUFS (survived)
+  uint64_t readErrors = 0;           // netlink receive errors other than ENOBUFS, on any of the
+                                     // monitor's sockets (notifications and dumps), survived
+  uint64_t sendErrors = 0;           // netlink requests (dumps) that could not be sent, retried
+  uint64_t socketReopens = 0;        // notification sockets replaced after a receive error
+                                     // (ResyncEvent{SocketError})
+  uint64_t callbackExceptions = 0;   // exceptions thrown by subscriber callbacks, caught (see
+                                     // subscription.h)
   uint64_t routesRefused = 0;        // routes beyond the mirror's capacity (16.7M per family), not kept
   uint64_t probesOnline = 0;         // active probe runs (MonitorOptions::probe) by outcome
   uint64_t probesCaptivePortal = 0;

@@ -29,9 +29,14 @@
 //
 // Errors: kernel input that cannot be trusted (datagrams from other processes, malformed messages)
 // is dropped and counted (counters()); an overrun (ENOBUFS) triggers a resync: a re-dump compared
-// against the mirror, which emits exactly the real differences and then a ResyncEvent. The monitor
-// never stops listening. If a dump cannot complete after bounded retries it reports itself
-// degraded (Counters::degraded and a ResyncEvent{Degraded}) and tries again later.
+// against the mirror, which emits exactly the real differences and then a ResyncEvent. Any other
+// receive error on the notification socket (ENOMEM, ...) replaces the socket (the new one joins
+// before the old one closes) and resyncs: ResyncEvent{SocketError} with the errno,
+// Counters::readErrors and socketReopens. Failed dump requests and reads are counted (sendErrors,
+// readErrors) and the dump retried. The monitor never stops listening. If a dump cannot complete
+// after bounded retries it reports itself degraded (Counters::degraded and a
+// ResyncEvent{Degraded}) and tries again later. A subscriber callback that throws is caught and
+// counted (Counters::callbackExceptions; subscription.h): the monitor goes on.
 //
 // Lifetime: destroying the monitor stops its thread (and aborts a probe in flight within ~100 ms);
 // subscriptions may outlive it.

@@ -17,6 +17,19 @@
 //     reachability events are coalesced (one per family, from the oldest `previous` to the newest
 //     `current`), and a ResyncEvent{SubscriberOverflow} follows: re-read snapshot(). Other
 //     subscribers are not affected.
+//   - A callback that blocks holds up only its own subscription when its executor posts (events
+//     queue for it meanwhile, up to the limit above); subscriptions on other executors get theirs
+//     without delay. On Executor::inlineOnMonitorThread() it holds the monitor thread itself, so
+//     every subscriber and the kernel socket wait (executor.h): inline callbacks must not block.
+//
+// Errors: a callback should not throw. If it does, the exception is caught (whatever its type)
+// and counted in Counters::callbackExceptions (ConnectionCounters::callbackExceptions for a
+// connection monitor); the event it was handling is not delivered again, the subscription stays
+// active and gets the next event, and nothing propagates into the monitor's thread, process() or
+// the executor's event loop. Why not drop the subscription: its owner holds the handle and decides
+// its fate (a cancellation the owner did not ask for would look like a quiet network); why not
+// propagate: on the monitor's thread it would be std::terminate, in process() it would leave a
+// batch half delivered to the other subscribers. Watch the counter to find the bug.
 //
 // Thread safety: a Subscription object is not itself synchronised: use one from one thread at a
 // time (as with std::unique_ptr). Different subscriptions are independent.

@@ -147,6 +147,9 @@ class ConnectionMonitor::Impl {
     detail::MutexLock lock(mutex_);
     ConnectionCounters counters = counters_;
     counters.kernelLookups = lookup_->lookups();
+    counters.lookupOverruns = lookup_->overruns();
+    counters.lookupSocketErrors = lookup_->socketErrors();
+    counters.callbackExceptions = registry_->callbackExceptions();
     return counters;
   }
 

@@ -177,10 +177,11 @@ constexpr std::array<Word<Change>, 3> kChangeWords{{
 }};
 static_assert(isOneToOne(kChangeWords) && coversDense(kChangeWords));
 
-constexpr std::array<Word<ResyncReason>, 3> kResyncReasonWords{{
+constexpr std::array<Word<ResyncReason>, 4> kResyncReasonWords{{
     {ResyncReason::Overrun, "overrun"},
     {ResyncReason::SubscriberOverflow, "subscriber-overflow"},
     {ResyncReason::Degraded, "degraded"},
+    {ResyncReason::SocketError, "socket-error"},
 }};
 static_assert(isOneToOne(kResyncReasonWords) && coversDense(kResyncReasonWords));
 

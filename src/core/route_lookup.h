@@ -48,6 +48,10 @@ class RouteLookup {
   virtual Result<std::vector<RouteAnswer>> lookup(std::span<const RouteQuery> queries) = 0;
   // Kernel lookups made so far (one per query sent), for counters and benchmarks.
   virtual uint64_t lookups() const = 0;
+  // Failed socket calls of the lookup channel: overruns (replies dropped, sent again) and other
+  // errors (the lookup call failed). Zero where there is no socket.
+  virtual uint64_t overruns() const { return 0; }
+  virtual uint64_t socketErrors() const { return 0; }
 };
 
 }  // namespace netmon::detail

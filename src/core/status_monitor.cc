@@ -138,6 +138,7 @@ class StatusMonitor::Impl {
   Counters countersLocked() NETMON_REQUIRES(mutex_) {
     Counters counters = counters_;
     counters.subscriberOverflows = registry_->overflows();
+    counters.callbackExceptions = registry_->callbackExceptions();
     counters.routesRefused = mirror_.routesRefused();
     counters.probesOnline = mirror_.probeRuns()[size_t(ProbeOutcome::Online)];
     counters.probesCaptivePortal = mirror_.probeRuns()[size_t(ProbeOutcome::CaptivePortal)];

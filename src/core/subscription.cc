@@ -127,7 +127,7 @@ void SubscriptionState::coalesceOnOverflow() {
     resync.time = std::chrono::system_clock::now();
     uint64_t overflows = 0;
     if (auto registry = registry_.lock()) overflows = registry->overflows() + 1;
-    resync.payload = ResyncEvent{ResyncReason::SubscriberOverflow, overflows, 0};
+    resync.payload = ResyncEvent{ResyncReason::SubscriberOverflow, overflows, 0, 0};
     queue_.push_back(std::move(resync));
   }
   if (auto registry = registry_.lock()) registry->countOverflow();
@@ -146,7 +146,7 @@ void SubscriptionState::drain() {
     running_ = true;
     running_thread_ = std::this_thread::get_id();
     lock.unlock();
-    callback_(event);
+    invokeCallback(event);
     lock.lock();
     running_ = false;
     running_thread_ = {};
@@ -155,6 +155,18 @@ void SubscriptionState::drain() {
   }
   drain_scheduled_ = false;
   if (queue_.empty()) coalesce_at_ = queue_limit_;
+}
+
+// A throwing callback must not unwind into the monitor's thread (std::terminate), its process()
+// caller or the executor's event loop, none of which can know what to do with it: the exception
+// is caught, counted (Counters::callbackExceptions) and delivery goes on with the next event. The
+// subscription stays: its owner holds the handle and decides its fate (subscription.h).
+void SubscriptionState::invokeCallback(const Event& event) {
+  try {
+    callback_(event);
+  } catch (...) {
+    if (auto registry = registry_.lock()) registry->countCallbackException();
+  }
 }
 
 void SubscriptionState::cancel() {

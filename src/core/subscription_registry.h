@@ -33,6 +33,8 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
 
  private:
   void drain() NETMON_EXCLUDES(mutex_);
+  // Runs the callback; an exception it throws is caught and counted.
+  void invokeCallback(const Event& event) NETMON_EXCLUDES(mutex_);
   void coalesceOnOverflow() NETMON_REQUIRES(mutex_);
   // Hands a drain task to the executor; called with the lock held, returns with it held (it is
   // released around the post: clang's analysis cannot follow that through the reference).
@@ -71,6 +73,8 @@ class SubscriptionRegistry : public std::enable_shared_from_this<SubscriptionReg
   void close() NETMON_EXCLUDES(mutex_);
   void countOverflow() { overflows_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t overflows() const { return overflows_.load(std::memory_order_relaxed); }
+  void countCallbackException() { callback_exceptions_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t callbackExceptions() const { return callback_exceptions_.load(std::memory_order_relaxed); }
 
  private:
   void recomputeInterest() NETMON_REQUIRES(mutex_);
@@ -80,6 +84,7 @@ class SubscriptionRegistry : public std::enable_shared_from_this<SubscriptionReg
   bool closed_ NETMON_GUARDED_BY(mutex_) = false;
   std::atomic<EventMask> interest_{EventMask::none()};
   std::atomic<uint64_t> overflows_{0};
+  std::atomic<uint64_t> callback_exceptions_{0};
 };
 
 }  // namespace netmon::detail

@@ -73,7 +73,7 @@ class ReplayBackend final : public detail::Backend {
       handled = apply(mirror, *batch);
       const uint64_t differences = mirror.endResync();
       ++counters_.resyncs;
-      mirror.emitNotice(ResyncEvent{ResyncReason::Overrun, counters_.resyncs, differences});
+      mirror.emitNotice(ResyncEvent{ResyncReason::Overrun, counters_.resyncs, differences, 0});
     } else {
       handled = apply(mirror, *batch);
     }

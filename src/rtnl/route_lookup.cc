@@ -252,6 +252,7 @@ Result<RtnlRouteLookup::Outcome> RtnlRouteLookup::runBatch(std::span<const Route
                          batch.first_seq + static_cast<uint32_t>(i));
   }
   if (auto sent = socket_.send(std::span<const uint8_t>(send_buffer_.data(), length)); !sent) {
+    ++counters_.socketErrors;
     return tl::unexpected(sent.error());
   }
   counters_.lookups += count;
@@ -315,8 +316,12 @@ Result<RtnlRouteLookup::Outcome> RtnlRouteLookup::collect(std::span<const RouteQ
         ++counters_.timeouts;
         return Outcome::TimedOut;
       }
-      if (received.error().code.value() != ENOBUFS) return tl::unexpected(received.error());
+      if (received.error().code.value() != ENOBUFS) {
+        ++counters_.socketErrors;
+        return tl::unexpected(received.error());
+      }
     } else if (error != ENOBUFS) {
+      ++counters_.socketErrors;
       return tl::unexpected(many.error());
     }
     // ENOBUFS: replies were dropped; those still queued are read before the rest is sent again.

@@ -72,6 +72,7 @@ class RtnlRouteLookup final : public detail::RouteLookup {
     uint64_t foreignDropped = 0;  // datagrams from a sender other than the kernel (ignored)
     uint64_t malformed = 0;       // replies that failed a length or family check (answered EBADMSG)
     uint64_t invalidQueries = 0;  // queries answered EINVAL without asking the kernel
+    uint64_t socketErrors = 0;    // send()/recv() failures other than overrun: the call failed
   };
 
   // Opens the socket inside the namespace `options` name (networkNamespaceFd, else
@@ -86,6 +87,8 @@ class RtnlRouteLookup final : public detail::RouteLookup {
   // (ETIMEDOUT after timeouts, ENOBUFS after overruns).
   Result<std::vector<detail::RouteAnswer>> lookup(std::span<const detail::RouteQuery> queries) override;
   uint64_t lookups() const override { return counters_.lookups; }
+  uint64_t overruns() const override { return counters_.overruns; }
+  uint64_t socketErrors() const override { return counters_.socketErrors; }
   const Counters& counters() const { return counters_; }
 
   // Test-only: sends raw bytes on the lookup's socket (to provoke replies the lookup did not ask

@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "core/rtmon_file.h"
 #include "rtnl/mirror_sink.h"
@@ -67,12 +68,7 @@ class RtnlBackend final : public detail::Backend {
   }
 
   Result<void> setUp() {
-    for (unsigned group : kGroups) {
-      if (auto joined = events_.joinGroup(group); !joined) return joined;
-    }
-    if (auto granted = events_.setReceiveBuffer(options_.receiveBufferBytes); !granted) {
-      return tl::unexpected(granted.error());
-    }
+    if (auto subscribed = subscribe(events_); !subscribed) return subscribed;
     requests_.enableStrictChecking();
     requests_.setReceiveTimeout(kDumpTimeoutMs);
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -124,6 +120,7 @@ class RtnlBackend final : public detail::Backend {
           continue;
         }
         ++counters_.readErrors;
+        replaceEventSocket(error);
         break;
       }
       const auto& datagram = *received;
@@ -151,11 +148,59 @@ class RtnlBackend final : public detail::Backend {
  private:
   size_t account(const ParseStats& stats) { return addToCounters(counters_, stats); }
 
+  // Joins the notification groups and sizes the receive buffer of a new notification socket.
+  Result<void> subscribe(NetlinkSocket& socket) {
+    for (unsigned group : kGroups) {
+      if (auto joined = socket.joinGroup(group); !joined) return joined;
+    }
+    if (auto granted = socket.setReceiveBuffer(options_.receiveBufferBytes); !granted) {
+      return tl::unexpected(granted.error());
+    }
+    return {};
+  }
+
+  // A receive error other than ENOBUFS (ENOMEM, EIO, ...) leaves the socket in a state nobody
+  // documents: whether it dropped notifications, and whether the next read works, is unknown.
+  // So it is replaced: a new socket joins the groups *before* the old one closes (no window in
+  // which a change is announced to nobody), and a resync re-reads what the old one may have lost.
+  // Should the new socket not open (EMFILE, ENOMEM), the old one is kept and the resync still runs.
+  void replaceEventSocket(int error) {
+    socket_error_ = error;
+    resync_pending_ = true;
+    auto opened = runInNamespaceOf(options_, NetlinkSocket::open);
+    if (!opened) return;
+    if (!subscribe(*opened)) return;
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = opened->fd();
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, opened->fd(), &event) < 0) return;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, events_.fd(), nullptr);
+    events_ = std::move(*opened);
+    ++counters_.socketReopens;
+  }
+
+  // Counts a failed receive on any socket: the overrun counter for ENOBUFS, else a read error.
+  void countReceiveError(int error) {
+    if (error == EAGAIN || error == EWOULDBLOCK) return;
+    if (error == ENOBUFS) {
+      ++counters_.overruns;
+    } else {
+      ++counters_.readErrors;
+    }
+  }
+
   void discardQueuedEvents() {
     const auto deadline = Clock::now() + std::chrono::milliseconds(200);
     while (Clock::now() < deadline) {
       auto received = events_.receive();
-      if (!received && received.error().code.value() != ENOBUFS) break;
+      if (received) continue;
+      const int error = received.error().code.value();
+      if (error == EAGAIN || error == EWOULDBLOCK) break;
+      countReceiveError(error);
+      if (error != ENOBUFS) {
+        replaceEventSocket(error);
+        break;
+      }
     }
   }
 
@@ -172,7 +217,7 @@ class RtnlBackend final : public detail::Backend {
     if (!synced) {
       counters_.degraded = true;
       resync_pending_ = true;
-      mirror.emitNotice(ResyncEvent{ResyncReason::Degraded, counters_.resyncs, 0});
+      mirror.emitNotice(ResyncEvent{ResyncReason::Degraded, counters_.resyncs, 0, 0});
       armTimer(kDegradedRetry);
     }
   }
@@ -232,12 +277,21 @@ class RtnlBackend final : public detail::Backend {
   DumpResult dump(uint16_t type, uint8_t family, Sink& sink, uint32_t seq, int output_link,
                   std::vector<uint8_t>* recorded) {
     const auto request = dumpRequest(type, family, seq, output_link);
-    if (auto sent = requests_.send(request); !sent) return {DumpOutcome::Failed, sent.error().code.value()};
+    if (auto sent = requests_.send(request); !sent) {
+      ++counters_.sendErrors;
+      return {DumpOutcome::Failed, sent.error().code.value()};
+    }
     bool interrupted = false;
     while (!sink.done()) {
       auto received = requests_.receive(/*wait=*/true);
       if (!received) {
         const int error = received.error().code.value();
+        // EAGAIN here is the receive timeout: the dump stalled. Counted as a read error too.
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+          ++counters_.readErrors;
+        } else {
+          countReceiveError(error);
+        }
         drainRequests();
         return {DumpOutcome::Failed, error};
       }
@@ -259,8 +313,14 @@ class RtnlBackend final : public detail::Backend {
     return {interrupted ? DumpOutcome::Interrupted : DumpOutcome::Complete};
   }
 
+  // Drops what is left of an abandoned dump; the next dump's sequence number tells any straggler
+  // apart anyway.
   void drainRequests() {
-    while (requests_.receive()) {
+    for (;;) {
+      auto received = requests_.receive();
+      if (received) continue;
+      countReceiveError(received.error().code.value());
+      return;
     }
   }
 
@@ -297,7 +357,9 @@ class RtnlBackend final : public detail::Backend {
       counters_.degraded = false;
       if (!initial) {
         ++counters_.resyncs;
-        mirror.emitNotice(ResyncEvent{ResyncReason::Overrun, counters_.resyncs, differences});
+        const int socket_error = std::exchange(socket_error_, 0);
+        mirror.emitNotice(ResyncEvent{socket_error ? ResyncReason::SocketError : ResyncReason::Overrun,
+                                      counters_.resyncs, differences, socket_error});
       }
       return {};
     }
@@ -341,6 +403,7 @@ class RtnlBackend final : public detail::Backend {
   Counters counters_;
   uint32_t sequence_ = 0;  // requests start at 1; notifications carry 0
   bool resync_pending_ = false;
+  int socket_error_ = 0;  // the receive error that replaced the notification socket, until resynced
   Clock::time_point last_resync_{};
   std::minstd_rand random_;
 };

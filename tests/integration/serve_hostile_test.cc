@@ -22,8 +22,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -872,6 +874,154 @@ TEST_F(ServeHostileTest, LastEventIdOlderThanTheEventBufferGetsAResync) {
   EXPECT_EQ(data.value("type", ""), "resync") << first->data;
   EXPECT_EQ(data.value("reason", ""), "missed-events") << first->data;
   EXPECT_TRUE(data.contains("status") && data["status"].is_object()) << first->data;
+}
+
+// A daemon killed with SIGKILL mid-stream leaves its clients a dead connection and ids of a run
+// that is gone. Restarted on the same port, it answers their Last-Event-ID with a resync (the id's
+// epoch is not its own), whose status already holds what changed while it was down.
+TEST_F(ServeHostileTest, SigkilledDaemonRestartedGivesReconnectingClientsAResync) {
+  DaemonProcess* daemon = startDaemon();
+  ASSERT_NE(daemon, nullptr);
+  EventStream stream = openEventStream(*daemon);
+  ASSERT_EQ(stream.head.status, 200) << stream.head.describe();
+  ns_->ip("link add hka0 type veth peer name hkb0");
+  const std::vector<SseFrame> before = stream.readUntilSeen({"\"hka0\"", "\"hkb0\""}, in(kRoundTrip));
+  ASSERT_FALSE(before.empty());
+  const std::string last_id = before.back().id;
+  ASSERT_FALSE(last_id.empty());
+  const uint16_t port = daemon->port();
+
+  const std::optional<int> killed = daemon->signalAndWait(SIGKILL, 10s);
+  ASSERT_TRUE(killed && WIFSIGNALED(*killed) && WTERMSIG(*killed) == SIGKILL);
+  std::erase_if(daemons_, [&](const auto& d) { return d.get() == daemon; });  // not expected to exit 0
+  const Received rest = readToEnd(stream.socket.get(), in(kRoundTrip));
+  EXPECT_NE(rest.end, End::Timeout) << "the stream outlived its daemon";
+
+  ns_->ip("link add hkc0 type veth peer name hkd0");  // while nobody watches
+  DaemonProcess::Launch same_port;
+  same_port.listen = fmt::format("127.0.0.1:{}", port);
+  auto restarted = DaemonProcess::start(*ns_, NETMON_CLI_PATH, {}, same_port);
+  ASSERT_NE(restarted, nullptr);
+  daemons_.push_back(std::move(restarted));
+  DaemonProcess& second = *daemons_.back();
+  ASSERT_EQ(second.port(), port);
+
+  EventStream resumed = openEventStream(second, "Last-Event-ID: " + last_id + "\r\n");
+  ASSERT_EQ(resumed.head.status, 200) << resumed.head.describe();
+  const std::optional<SseFrame> first = resumed.next(in(kRoundTrip));
+  ASSERT_TRUE(first) << "no frame after reconnecting";
+  const nlohmann::json data = nlohmann::json::parse(first->data, nullptr, false);
+  EXPECT_EQ(data.value("type", ""), "resync") << first->data;
+  EXPECT_EQ(data.value("reason", ""), "missed-events") << first->data;
+  EXPECT_NE(first->data.find("\"hkc0\""), std::string::npos) << "the resync's status lacks the change made while down";
+  EXPECT_NE(first->id.substr(0, first->id.find('-')), last_id.substr(0, last_id.find('-'))) << "same epoch";
+  // And the stream goes on with the new run's events.
+  ns_->ip("link add hke0 type veth peer name hkf0");
+  const std::vector<SseFrame> after = resumed.readUntilSeen({"\"hke0\""}, in(kRoundTrip));
+  ASSERT_FALSE(after.empty());
+  EXPECT_EQ(after.back().id.substr(0, after.back().id.find('-')), first->id.substr(0, first->id.find('-')));
+}
+
+// CPU seconds (user + system) the process has used, from /proc/PID/stat fields 14 and 15.
+double cpuSeconds(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::vector<std::string> field((std::istream_iterator<std::string>(fields)), std::istream_iterator<std::string>());
+  if (field.size() < 13) return -1;
+  return (std::stod(field[11]) + std::stod(field[12])) / double(::sysconf(_SC_CLK_TCK));
+}
+
+// Out of file descriptors (RLIMIT_NOFILE 40, soft and hard, so the daemon cannot raise it): new
+// connections are refused with 503 — not left hanging in the backlog, and no busy loop on accept's
+// EMFILE (each refused connection costs one accept error, no more) — while the connections already
+// open (an event stream, a keep-alive client) are still served; closing connections recovers.
+TEST_F(ServeHostileTest, OutOfDescriptorsRefusesNewConnectionsKeepsServingOldOnesAndRecovers) {
+  constexpr size_t kIdleClients = 60;
+  DaemonProcess::Launch few_files;
+  few_files.openFiles = 40;
+  DaemonProcess* daemon = nullptr;
+  {
+    auto started = DaemonProcess::start(*ns_, NETMON_CLI_PATH, {"--header-timeout", "120"}, few_files);
+    ASSERT_NE(started, nullptr);
+    daemons_.push_back(std::move(started));
+    daemon = daemons_.back().get();
+  }
+  EventStream stream = openEventStream(*daemon);
+  ASSERT_EQ(stream.head.status, 200) << stream.head.describe();
+  UniqueFd keeper = connectTo(*daemon);
+  ASSERT_TRUE(keeper.valid());
+  std::string keeper_buffer;
+  const auto keeperGet = [&](std::string_view path) {
+    const auto deadline = in(kRoundTrip);
+    if (!sendAll(keeper.get(), fmt::format("GET {} HTTP/1.1\r\nHost: localhost\r\n\r\n", path), deadline)) return HttpResponse{};
+    return readResponse(keeper.get(), keeper_buffer, deadline);
+  };
+  ASSERT_EQ(keeperGet("/-/healthy").status, 200);
+  std::printf("daemon descriptors before the flood: %zu of 40\n", openDescriptors(daemon->pid()));
+
+  // Idle connections (no request yet) until the daemon is out of descriptors.
+  std::vector<UniqueFd> idle;
+  for (size_t i = 0; i < kIdleClients; ++i) {
+    idle.push_back(connectTo(*daemon));
+    ASSERT_TRUE(idle.back().valid());
+  }
+  const double cpu_at_exhaustion = cpuSeconds(daemon->pid());
+  const auto exhausted_at = Clock::now();
+  // Those beyond the limit are answered 503 and closed; the others stay open and quiet.
+  // Accepting is first come, first served: once the last one has its answer, all have theirs.
+  std::vector<std::string> answers(idle.size());
+  readSome(idle.back().get(), answers.back(), in(kRoundTrip));
+  size_t refused = 0;
+  for (size_t i = 0; i < idle.size(); ++i) {
+    std::string& buffer = answers[i];
+    const End end = buffer.empty() ? readSome(idle[i].get(), buffer, in(0s)) : End::Open;
+    if (buffer.find("503 Service Unavailable") != std::string::npos) {
+      EXPECT_NE(buffer.find("out of file descriptors"), std::string::npos) << buffer;
+      ++refused;
+    } else {
+      EXPECT_EQ(end, End::Timeout) << "idle client #" << i << ": " << buffer;
+    }
+  }
+  EXPECT_GT(refused, 0u) << "the daemon never ran out of descriptors";
+  EXPECT_LT(refused, kIdleClients) << "the daemon accepted none";
+  // A newcomer is refused too, at once.
+  const HttpResponse newcomer = httpGet(*daemon, "/-/healthy");
+  EXPECT_EQ(newcomer.status, 503) << newcomer.describe();
+  EXPECT_EQ(newcomer.header("retry-after"), "1") << newcomer.describe();
+
+  // The open ones are still served: the keep-alive client, and the stream.
+  const HttpResponse metrics = keeperGet("/metrics");
+  ASSERT_EQ(metrics.status, 200) << metrics.describe();
+  ns_->ip("link add hfa0 type veth peer name hfb0");
+  EXPECT_FALSE(stream.readUntilSeen({"\"hfa0\""}, in(kRoundTrip)).empty());
+  const double rejected = metricValue(metrics.body, "netmon_http_connections_rejected_total{reason=\"descriptors\"}").value_or(-1);
+  const double accept_errors = metricValue(metrics.body, "netmon_http_socket_errors_total{operation=\"accept\"}").value_or(-1);
+  EXPECT_EQ(rejected, double(refused + 1)) << "one 503 per refused connection";
+  // Each refusal comes from an EMFILE; Linux also says EMFILE when nothing is pending, and an
+  // accept tried right after a refusal may get that one.
+  EXPECT_GE(accept_errors, rejected);
+  // No busy loop and no polling: still exhausted, with nobody connecting, accept is not retried.
+  ns_->ip("link add hfc0 type veth peer name hfd0");
+  EXPECT_FALSE(stream.readUntilSeen({"\"hfc0\""}, in(kRoundTrip)).empty());
+  const HttpResponse later = keeperGet("/metrics");
+  ASSERT_EQ(later.status, 200) << later.describe();
+  EXPECT_EQ(metricValue(later.body, "netmon_http_socket_errors_total{operation=\"accept\"}"), accept_errors)
+      << "accept was retried while out of descriptors with nothing pending";
+  const double cpu_used = cpuSeconds(daemon->pid()) - cpu_at_exhaustion;
+  const double wall = std::chrono::duration<double>(Clock::now() - exhausted_at).count();
+
+  // Recovery: the idle clients leave, their descriptors come back.
+  idle.clear();
+  const auto deadline = in(10s);
+  HttpResponse recovered = httpGet(*daemon, "/-/healthy");
+  for (int attempt = 0; attempt < 5000 && recovered.status != 200 && Clock::now() < deadline; ++attempt) {
+    recovered = httpGet(*daemon, "/-/healthy");
+  }
+  EXPECT_EQ(recovered.status, 200) << recovered.describe();
+  std::printf("out of descriptors: %zu of %zu idle clients refused, %.0f accept errors, CPU %.3f s in %.3f s wall "
+              "while exhausted\n",
+              refused, kIdleClients, accept_errors, cpu_used, wall);
 }
 
 // --- 11. slowloris under load ------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -80,13 +81,27 @@ std::vector<UniqueFd> socketsInNamespace(const std::string& namespace_path, size
 std::unique_ptr<DaemonProcess> DaemonProcess::start(const TestNamespace& ns, const std::string& netmon_path,
                                                     const std::vector<std::string>& args,
                                                     std::chrono::milliseconds timeout) {
+  return start(ns, netmon_path, args, Launch{}, timeout);
+}
+
+std::unique_ptr<DaemonProcess> DaemonProcess::start(const TestNamespace& ns, const std::string& netmon_path,
+                                                    const std::vector<std::string>& args, const Launch& launch,
+                                                    std::chrono::milliseconds timeout) {
   const std::string ip = findIp();
   if (ip.empty()) {
     ADD_FAILURE() << "no `ip` executable found";
     return nullptr;
   }
-  std::vector<std::string> argv = {ip, "netns", "exec", ns.name(), netmon_path, "serve", "--listen", "127.0.0.1:0"};
+  std::vector<std::string> argv = {ip, "netns", "exec", ns.name()};
+  if (!launch.environment.empty()) {
+    // env(1) execs netmon in place: pid() stays the daemon's.
+    argv.push_back("/usr/bin/env");
+    argv.insert(argv.end(), launch.environment.begin(), launch.environment.end());
+  }
+  argv.insert(argv.end(), {netmon_path, "serve", "--listen", launch.listen});
   argv.insert(argv.end(), args.begin(), args.end());
+  std::optional<rlimit> open_files;
+  if (launch.openFiles) open_files = rlimit{*launch.openFiles, *launch.openFiles};
   std::vector<char*> pointers;
   for (std::string& arg : argv) pointers.push_back(arg.data());
   pointers.push_back(nullptr);
@@ -118,6 +133,7 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const TestNamespace& ns, con
     ::dup2(null_fd.get(), STDOUT_FILENO);
     ::dup2(write_end.get(), STDERR_FILENO);
     ::close_range(3, ~0U, 0);  // the test's sockets and pipes are not the daemon's business
+    if (open_files && ::setrlimit(RLIMIT_NOFILE, &*open_files) != 0) ::_exit(126);
     ::execv(pointers[0], pointers.data());
     ::_exit(127);
   }

@@ -61,11 +61,21 @@ std::vector<UniqueFd> socketsInNamespace(const std::string& namespace_path, size
 
 class DaemonProcess {
  public:
+  // How the daemon is started, beyond its arguments.
+  struct Launch {
+    std::string listen = "127.0.0.1:0";    // the first --listen (its port is what port() reports)
+    std::vector<std::string> environment;  // extra NAME=VALUE pairs, set with env(1) before netmon
+    std::optional<uint64_t> openFiles;     // RLIMIT_NOFILE, soft and hard, set before exec
+  };
+
   // Starts the daemon in `ns` with `args` after `serve --listen 127.0.0.1:0`, and waits up to
   // `timeout` for it to say where it listens. Null, with a test failure naming the daemon's
   // output, when it exits or stays silent instead.
   static std::unique_ptr<DaemonProcess> start(const TestNamespace& ns, const std::string& netmon_path,
                                               const std::vector<std::string>& args,
+                                              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  static std::unique_ptr<DaemonProcess> start(const TestNamespace& ns, const std::string& netmon_path,
+                                              const std::vector<std::string>& args, const Launch& launch,
                                               std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Kills (SIGKILL) and reaps the daemon if it still runs.
   ~DaemonProcess();

@@ -64,9 +64,10 @@ std::string describe(const Verdict& v) {
 std::string describe(const Counters& c) {
   return fmt::format(
       "messages={} foreignSenderDropped={} malformed={} unknownSkipped={} overruns={} resyncs={} "
-      "dumpsInterrupted={} linkRouteFlushes={} subscriberOverflows={} readErrors={} degraded={}",
+      "dumpsInterrupted={} linkRouteFlushes={} subscriberOverflows={} readErrors={} sendErrors={} socketReopens={} "
+      "degraded={}",
       c.messages, c.foreignSenderDropped, c.malformed, c.unknownSkipped, c.overruns, c.resyncs, c.dumpsInterrupted,
-      c.linkRouteFlushes, c.subscriberOverflows, c.readErrors, c.degraded);
+      c.linkRouteFlushes, c.subscriberOverflows, c.readErrors, c.sendErrors, c.socketReopens, c.degraded);
 }
 
 std::string describe(const Event& event) {

@@ -107,6 +107,7 @@ const Rows<ResyncReason> kResyncReason = {
     {ResyncReason::Overrun, "overrun"},
     {ResyncReason::SubscriberOverflow, "subscriber-overflow"},
     {ResyncReason::Degraded, "degraded"},
+    {ResyncReason::SocketError, "socket-error"},
 };
 const Rows<ConnectionReason> kConnectionReason = {
     {ConnectionReason::None, "none"},

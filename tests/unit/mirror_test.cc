@@ -311,7 +311,7 @@ TEST_F(MirrorResyncTest, AbandonKeepsEverything) {
 TEST_F(MirrorResyncTest, EmitNoticeIsNotCountedAsDifference) {
   mirror_.beginResync();
   applyDump();
-  mirror_.emitNotice(ResyncEvent{ResyncReason::Overrun, 1, 0});
+  mirror_.emitNotice(ResyncEvent{ResyncReason::Overrun, 1, 0, 0});
   EXPECT_TRUE(mirror_.resyncing());
   EXPECT_EQ(mirror_.endResync(), 12u);
   const auto events = mirror_.takeEvents();

@@ -326,6 +326,9 @@ TEST(ServeMetricsRender, CountsAndMonitorCounters) {
   snapshot.counters.subscriberOverflows = 9;
   snapshot.counters.readErrors = 10;
   snapshot.counters.routesRefused = 11;
+  snapshot.counters.sendErrors = 12;
+  snapshot.counters.socketReopens = 13;
+  snapshot.counters.callbackExceptions = 14;
   snapshot.counters.degraded = true;
   DaemonMetrics metrics;
   const std::string text = prometheusText(metrics, snapshot);
@@ -348,6 +351,9 @@ TEST(ServeMetricsRender, CountsAndMonitorCounters) {
       {"netmon_subscriber_overflows_total", 9},
       {"netmon_netlink_read_errors_total", 10},
       {"netmon_routes_refused_total", 11},
+      {"netmon_netlink_send_errors_total", 12},
+      {"netmon_netlink_socket_reopens_total", 13},
+      {"netmon_callback_exceptions_total", 14},
   };
   for (const auto& [name, value] : counters) {
     EXPECT_EQ(valueOf(text, name), value) << name;

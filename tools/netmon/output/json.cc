@@ -146,6 +146,9 @@ json countersToJson(const Counters& counters) {
       {"link_route_flushes", counters.linkRouteFlushes},
       {"subscriber_overflows", counters.subscriberOverflows},
       {"read_errors", counters.readErrors},
+      {"send_errors", counters.sendErrors},
+      {"socket_reopens", counters.socketReopens},
+      {"callback_exceptions", counters.callbackExceptions},
       {"routes_refused", counters.routesRefused},
       {"probes_online", counters.probesOnline},
       {"probes_captive_portal", counters.probesCaptivePortal},
@@ -262,6 +265,9 @@ json eventToJson(const Event& event, const LinkDirectory& links) {
           out["reason"] = str(toString(payload.reason));
           out["resyncs"] = payload.resyncs;
           out["differences"] = payload.differences;
+          // socket-error: the errno's symbolic name ("ENOMEM"), as errno(3) spells it.
+          const char* name = payload.error != 0 ? strerrorname_np(payload.error) : nullptr;
+          out["error"] = name ? json(name) : payload.error != 0 ? json(payload.error) : json(nullptr);
         }
       },
       event.payload);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <string_view>
 #include <type_traits>
 #include <variant>
@@ -183,6 +184,12 @@ std::string eventToText(const Event& event, const LinkDirectory& links) {
           return probeText(payload.result);
         } else {
           static_assert(std::is_same_v<T, ResyncEvent>);
+          if (payload.reason == ResyncReason::SocketError) {
+            const char* name = strerrorname_np(payload.error);
+            return fmt::format("{}: {} ({}), socket reopened; {} differences applied (resync {})",
+                               toString(payload.reason), name ? name : std::to_string(payload.error),
+                               std::strerror(payload.error), payload.differences, payload.resyncs);
+          }
           return fmt::format("{}: {} differences applied (resync {})", toString(payload.reason), payload.differences,
                              payload.resyncs);
         }

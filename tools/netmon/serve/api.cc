@@ -104,7 +104,8 @@ Reply Api::handle(const Request& request) {
     const MetricsFormat format = negotiateMetricsFormat(request.accept);
     Response response;
     response.contentType = std::string(contentTypeOf(format));
-    response.body = metrics_.render(*monitor_.statusMonitor().snapshot(), format);
+    response.body = metrics_.render(*monitor_.statusMonitor().snapshot(), format, std::chrono::system_clock::now(),
+                                    monitor_.counters());
     response.handler = "/metrics";
     return response;
   }

@@ -1,5 +1,6 @@
 #include "serve/http_server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -52,6 +53,24 @@ constexpr std::chrono::milliseconds kLingerTimeout{2'000};
 // Pipelined bytes kept beyond one request's headers.
 constexpr size_t kReadBufferSlack = 4 * 1024;
 
+// A socket call failed for a reason worth counting: not the peer's EOF (misc category), not a
+// cancellation, not an HTTP parse error (Beast's category).
+bool isSocketError(const error_code& error) {
+  return error && error.category() == boost::system::system_category() && error != asio::error::operation_aborted;
+}
+
+// Answers a just-accepted connection with 503 and closes it, without blocking (its send buffer is
+// empty). Returns false when even that send failed.
+bool refuseAccepted(int fd, std::string_view reason) {
+  const std::string response = fmt::format(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n"
+      "Retry-After: 1\r\nConnection: close\r\n\r\n{}",
+      reason.size(), reason);
+  const ssize_t sent = ::send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_WR);
+  return sent >= 0;
+}
+
 // Formats a sockaddr the way --listen spells it.
 std::string describe(const Protocol::endpoint& endpoint) {
   const sockaddr* address = endpoint.data();
@@ -77,7 +96,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& io, ServerLimits limits, std::vector<std::string> allowed_hosts, RequestHandler handler,
        DaemonMetrics& metrics)
       : io_(io), limits_(limits), allowedHosts_(std::move(allowed_hosts)), handler_(std::move(handler)),
-        metrics_(metrics) {}
+        metrics_(metrics), reserveFd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+  ~Impl() {
+    if (reserveFd_ >= 0) ::close(reserveFd_);
+  }
 
   asio::io_context& io_;
   const ServerLimits limits_;
@@ -97,8 +119,15 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::list<Session*> sessions_;          // every session object alive, open or winding down
   size_t open_ = 0;                       // sessions not yet closed
   size_t streams_ = 0;                    // open event streams
+  // A descriptor held back for the moment the process runs out of them (see refuseOutOfDescriptors).
+  int reserveFd_ = -1;
 
   void accept(Acceptor& acceptor);
+  enum class Refusal { Refused, NothingPending, Failed };
+  Refusal refuseOutOfDescriptors(Acceptor& acceptor);
+  void countSocketError(SocketOperation operation) {
+    if (attached_) metrics_.countSocketError(operation);
+  }
   void onAccepted(Socket socket);
   bool evictOne();
   void publishGauges() {
@@ -137,6 +166,12 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     timer_.cancel();
     socket_.close(ignored);
     queue_.clear();
+  }
+
+  // Closes after a failed read or write; a real socket error (not EOF) is counted.
+  void fail(const error_code& error, SocketOperation operation) {
+    if (isSocketError(error)) server_->countSocketError(operation);
+    close();
   }
 
   bool closed() const { return closed_; }
@@ -184,7 +219,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     armTimer(limits().idleTimeout);
     socket_.async_wait(Socket::wait_read, [self = shared_from_this()](error_code error) {
       if (self->closed_) return;
-      if (error) return self->close();
+      if (error) return self->fail(error, SocketOperation::Receive);
       self->readHeader();
     });
   }
@@ -216,7 +251,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     if (error.category() == http::make_error_code(http::error::bad_target).category()) {
       return refuse(400, "malformed request\n");
     }
-    if (error) return close();  // reset, or an I/O error: nobody to answer
+    if (error) return fail(error, SocketOperation::Receive);  // reset, or an I/O error: nobody to answer
 
     const auto& request = parser_->get();
     const auto fields = static_cast<size_t>(std::distance(request.begin(), request.end()));
@@ -276,7 +311,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     auto done = [self = shared_from_this(), message, serializer, keep_alive](error_code error, size_t) {
       if (self->closed_) return;
       self->timer_.cancel();
-      if (error) return self->close();
+      if (error) return self->fail(error, SocketOperation::Send);
       if (keep_alive) return self->awaitRequest();
       self->lingeringClose();
     };
@@ -301,7 +336,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
   void drain() {
     socket_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](error_code error, size_t) {
       if (self->closed_) return;
-      if (error) return self->close();
+      if (error) return self->fail(error, SocketOperation::Receive);
       self->drain();
     });
   }
@@ -348,7 +383,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
       self->inFlight_.clear();  // release the frames now, not at the next write
       self->buffers_.clear();
       if (self->closed_) return;
-      if (error) return self->close();
+      if (error) return self->fail(error, SocketOperation::Send);
       if (self->head_) return self->lingeringClose();
       self->writeFrames();
     });
@@ -374,7 +409,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     buffer_.clear();
     socket_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](error_code error, size_t) {
       if (self->closed_) return;
-      if (error) return self->close();
+      if (error) return self->fail(error, SocketOperation::Receive);
       self->discardInput();
     });
   }
@@ -405,7 +440,18 @@ void HttpServer::Impl::accept(Acceptor& acceptor) {
     if (self->stopped_) return;
     if (error == asio::error::operation_aborted) return;
     if (error) {
-      // Out of descriptors or memory: try again shortly rather than spinning.
+      self->countSocketError(SocketOperation::Accept);
+      // Linux reserves the new descriptor before it looks at the backlog, so EMFILE comes even
+      // when no connection waits: accept again only once one does (the listener is readable).
+      if ((error == asio::error::no_descriptors || error.value() == ENFILE) &&
+          self->refuseOutOfDescriptors(acceptor) != Refusal::Failed) {
+        acceptor.async_wait(Acceptor::wait_read, [self, &acceptor](error_code waited) {
+          if (!self->stopped_ && waited != asio::error::operation_aborted) self->accept(acceptor);
+        });
+        return;
+      }
+      // Out of memory, or no descriptor even for a refusal: try again shortly rather than spinning
+      // (the connection waits in the backlog meanwhile).
       auto retry = std::make_shared<asio::steady_timer>(self->io_, std::chrono::milliseconds(100));
       retry->async_wait([self, retry, &acceptor](error_code) {
         if (!self->stopped_) self->accept(acceptor);
@@ -415,6 +461,33 @@ void HttpServer::Impl::accept(Acceptor& acceptor) {
     self->onAccepted(std::move(socket));
     self->accept(acceptor);
   });
+}
+
+// Out of descriptors (EMFILE/ENFILE), the pending connection would sit in the backlog and make
+// epoll report the listener readable again at once: a busy loop, and a client left hanging. The
+// reserved descriptor is given up for a moment to accept it, answer 503 with Retry-After and close
+// it; then it is taken back. Connections already open are not touched. False when that accept
+// failed too (or nothing was reserved): the caller then waits before trying again.
+HttpServer::Impl::Refusal HttpServer::Impl::refuseOutOfDescriptors(Acceptor& acceptor) {
+  if (reserveFd_ < 0) reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (reserveFd_ < 0) return Refusal::Failed;
+  ::close(reserveFd_);
+  const int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  const int error = errno;
+  Refusal outcome = Refusal::Refused;
+  if (fd >= 0) {
+    metrics_.countRejectedConnection(ConnectionRejection::Descriptors);
+    metrics_.countHttpRequest("other", 503);
+    if (!refuseAccepted(fd, "out of file descriptors\n")) countSocketError(SocketOperation::Send);
+    ::close(fd);
+  } else if (error == EAGAIN || error == EWOULDBLOCK) {
+    outcome = Refusal::NothingPending;
+  } else {
+    countSocketError(SocketOperation::Accept);
+    outcome = Refusal::Failed;
+  }
+  reserveFd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return outcome;
 }
 
 bool HttpServer::Impl::evictOne() {
@@ -432,14 +505,8 @@ void HttpServer::Impl::onAccepted(Socket socket) {
   if (open_ >= limits_.maxConnections && !evictOne()) {
     metrics_.countRejectedConnection(ConnectionRejection::Limit);
     metrics_.countHttpRequest("other", 503);
-    static constexpr std::string_view kBusy =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 25\r\n"
-        "Retry-After: 1\r\nConnection: close\r\n\r\nconnection limit reached\n";
-    // Best effort, never blocking: the socket is new, its send buffer empty.
-    [[maybe_unused]] const ssize_t sent =
-        ::send(socket.native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (!refuseAccepted(socket.native_handle(), "connection limit reached\n")) countSocketError(SocketOperation::Send);
     error_code ignored;
-    socket.shutdown(Socket::shutdown_send, ignored);
     socket.close(ignored);
     return;
   }

@@ -331,9 +331,25 @@ void appendMonitorCounters(FamilyList& out, const Counters& counters) {
           counters.subscriberOverflows);
   counter("netmon_netlink_read_errors_total", "Netlink socket read errors other than ENOBUFS, survived.",
           counters.readErrors);
+  counter("netmon_netlink_send_errors_total", "Netlink requests (dumps) that could not be sent, retried.",
+          counters.sendErrors);
+  counter("netmon_netlink_socket_reopens_total",
+          "Notification sockets replaced after a receive error, each followed by a resync.", counters.socketReopens);
+  counter("netmon_callback_exceptions_total", "Exceptions thrown by subscriber callbacks, caught.",
+          counters.callbackExceptions);
   counter("netmon_routes_refused_total", "Routes beyond the mirror's capacity, not kept.", counters.routesRefused);
   out.gauge("netmon_degraded", "1 when a kernel dump could not complete after bounded retries (state may be stale).")
       .sample(counters.degraded ? 1 : 0);
+}
+
+void appendLookupCounters(FamilyList& out, const ConnectionCounters& counters) {
+  out.counter("netmon_route_lookups_total", "Route lookups sent to the kernel (/v1/reach).")
+      .sample(double(counters.kernelLookups));
+  out.counter("netmon_route_lookup_overruns_total", "Overruns (ENOBUFS) of the route lookup socket, requests resent.")
+      .sample(double(counters.lookupOverruns));
+  out.counter("netmon_route_lookup_socket_errors_total",
+              "Other failed send/receive calls of the route lookup socket; the lookup failed (503).")
+      .sample(double(counters.lookupSocketErrors));
 }
 
 // ─── process_* ──────────────────────────────────────────────────────────────────────────────────
@@ -508,11 +524,28 @@ std::string_view rejectionWord(ConnectionRejection why) {
       return "limit";
     case ConnectionRejection::Evicted:
       return "evicted";
+    case ConnectionRejection::Descriptors:
+      return "descriptors";
   }
   return "unknown";
 }
 
-constexpr std::array kConnectionRejections = {ConnectionRejection::Limit, ConnectionRejection::Evicted};
+constexpr std::array kConnectionRejections = {ConnectionRejection::Limit, ConnectionRejection::Evicted,
+                                              ConnectionRejection::Descriptors};
+
+std::string_view operationWord(SocketOperation operation) {
+  switch (operation) {
+    case SocketOperation::Accept:
+      return "accept";
+    case SocketOperation::Receive:
+      return "receive";
+    case SocketOperation::Send:
+      return "send";
+  }
+  return "unknown";
+}
+
+constexpr std::array kSocketOperations = {SocketOperation::Accept, SocketOperation::Receive, SocketOperation::Send};
 
 // The status monitor's event kinds; ConnectionEvent comes from the connection monitor only, and
 // would get its series when first counted.
@@ -550,6 +583,7 @@ struct DaemonMetrics::Families {
   prometheus::Family<prometheus::Counter>& reachabilityChanges;
   prometheus::Family<prometheus::Counter>& httpRequests;
   prometheus::Family<prometheus::Counter>& rejectedConnections;
+  prometheus::Family<prometheus::Counter>& socketErrors;
   prometheus::Counter& streamOverflows;
   prometheus::Gauge& openConnections;
   prometheus::Gauge& streamClients;
@@ -574,9 +608,15 @@ DaemonMetrics::DaemonMetrics()
                        .Register(registry);
   auto& rejected = prometheus::BuildCounter()
                        .Name("netmon_http_connections_rejected_total")
-                       .Help("HTTP connections turned away: limit (every slot busy, 503) or evicted (idle or "
-                             "slow to send its request, closed to make room).")
+                       .Help("HTTP connections turned away: limit (every slot busy, 503), evicted (idle or "
+                             "slow to send its request, closed to make room) or descriptors (the process was out "
+                             "of file descriptors, 503).")
                        .Register(registry);
+  auto& socketErrors = prometheus::BuildCounter()
+                           .Name("netmon_http_socket_errors_total")
+                           .Help("Failed socket calls of the HTTP server, by operation (accept, receive, send); "
+                                 "a failed receive or send closes its connection.")
+                           .Register(registry);
   auto& dropped = prometheus::BuildCounter()
                       .Name("netmon_sse_clients_dropped_total")
                       .Help("Event-stream clients disconnected, by reason (queue-overflow: fell too far behind).")
@@ -592,8 +632,9 @@ DaemonMetrics::DaemonMetrics()
   for (EventKind kind : kStatusEventKinds) events.Add({{"type", std::string(toString(kind))}});
   for (Family family : kReachabilityFamilies) changes.Add({{"family", std::string(toString(family))}});
   for (ConnectionRejection why : kConnectionRejections) rejected.Add({{"reason", std::string(rejectionWord(why))}});
+  for (SocketOperation operation : kSocketOperations) socketErrors.Add({{"operation", std::string(operationWord(operation))}});
 
-  families_.reset(new Families{events, changes, requests, rejected,
+  families_.reset(new Families{events, changes, requests, rejected, socketErrors,
                                dropped.Add({{"reason", std::string(kQueueOverflow)}}), connections.Add({}),
                                streams.Add({})});
 }
@@ -618,6 +659,10 @@ void DaemonMetrics::countRejectedConnection(ConnectionRejection why) {
   families_->rejectedConnections.Add({{"reason", std::string(rejectionWord(why))}}).Increment();
 }
 
+void DaemonMetrics::countSocketError(SocketOperation operation) {
+  families_->socketErrors.Add({{"operation", std::string(operationWord(operation))}}).Increment();
+}
+
 void DaemonMetrics::countStreamOverflow() { families_->streamOverflows.Increment(); }
 
 void DaemonMetrics::setOpenConnections(size_t open) { families_->openConnections.Set(double(open)); }
@@ -625,7 +670,7 @@ void DaemonMetrics::setOpenConnections(size_t open) { families_->openConnections
 void DaemonMetrics::setStreamClients(size_t open) { families_->streamClients.Set(double(open)); }
 
 std::string DaemonMetrics::render(const Snapshot& snapshot, MetricsFormat format,
-                                  std::chrono::system_clock::time_point now) const {
+                                  std::chrono::system_clock::time_point now, const ConnectionCounters& lookups) const {
   FamilyList out;
   out.gauge("netmon_build_info", "The netmon version that runs, always 1.")
       .sample(1, {{"version", NETMON_VERSION_STRING}});
@@ -634,6 +679,7 @@ std::string DaemonMetrics::render(const Snapshot& snapshot, MetricsFormat format
   appendLinks(out, snapshot);
   appendCounts(out, snapshot);
   appendMonitorCounters(out, snapshot.counters);
+  appendLookupCounters(out, lookups);
   out.gauge("netmon_last_change_timestamp_seconds",
             "Unix time of the last reachability change of any family, or of the daemon's start when none.")
       .sample(seconds(lastChange_));

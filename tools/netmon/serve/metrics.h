@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "netmon/connection_monitor.h"
 #include "netmon/event.h"
 #include "netmon/snapshot.h"
 
@@ -43,6 +44,15 @@ std::string_view contentTypeOf(MetricsFormat format);
 enum class ConnectionRejection {
   Limit,    // every connection slot busy with a request or a stream: 503
   Evicted,  // closed to make room: it was the oldest still sending its request headers, or idle
+  Descriptors,  // the process was out of file descriptors (EMFILE/ENFILE): 503 on a reserved one
+};
+
+// Which socket call of the HTTP server failed (netmon_http_socket_errors_total{operation}).
+enum class SocketOperation {
+  Accept,   // accept failed (EMFILE, ENFILE, ENOBUFS, ENOMEM): the connection waits in the backlog
+            // or, out of descriptors, is refused (see http_server.h)
+  Receive,  // a read from a client failed (reset, timeout): the connection is closed
+  Send,     // a write to a client failed (reset, broken pipe): the connection is closed
 };
 
 class DaemonMetrics {
@@ -59,6 +69,8 @@ class DaemonMetrics {
   // ("/metrics", "/v1/status", ...) or "other" for a 404, so a scanner cannot blow up cardinality.
   void countHttpRequest(std::string_view handler, unsigned status);
   void countRejectedConnection(ConnectionRejection why);
+  // A socket call that failed with a real error (not EOF, not a cancellation).
+  void countSocketError(SocketOperation operation);
   // An event-stream client disconnected because its queue overflowed
   // (netmon_sse_clients_dropped_total).
   void countStreamOverflow();
@@ -68,8 +80,10 @@ class DaemonMetrics {
   // The whole exposition: the state in `snapshot`, what was counted above, netmon_build_info and
   // the process_* metrics Prometheus' client libraries export (open fds, resident memory, CPU,
   // start time), read from /proc/self.
+  // `lookups`: the connection monitor's counters (/v1/reach asks the kernel through it).
   std::string render(const Snapshot& snapshot, MetricsFormat format,
-                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
+                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
+                     const ConnectionCounters& lookups = {}) const;
 
  private:
   struct Families;
