@@ -13,7 +13,7 @@
 namespace netmon::probe {
 
 // At most this many body bytes are read; the transfer is stopped there.
-inline constexpr size_t kMaxBodyBytes = 64 * 1024;
+inline constexpr size_t kMaxBodyBytes = size_t{64} * 1024;
 
 // What came back, as libcurl reported it.
 struct ProbeResponse {

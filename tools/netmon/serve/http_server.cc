@@ -487,7 +487,7 @@ tl::expected<std::string, std::string> HttpServer::adopt(int listening_fd) {
   sockaddr_storage storage{};
   socklen_t length = sizeof storage;
   if (::getsockname(listening_fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
-    return tl::unexpected(fmt::format("socket {} passed by systemd: getsockname: {}", listening_fd, std::strerror(errno)));
+    return tl::unexpected(fmt::format("socket {} passed by systemd: getsockname: {}", listening_fd, std::generic_category().message(errno)));
   auto acceptor = std::make_unique<Acceptor>(impl_->io_);
   error_code error;
   acceptor->assign(Protocol(storage.ss_family, SOCK_STREAM), listening_fd, error);

@@ -593,9 +593,9 @@ DaemonMetrics::DaemonMetrics()
   for (Family family : kReachabilityFamilies) changes.Add({{"family", std::string(toString(family))}});
   for (ConnectionRejection why : kConnectionRejections) rejected.Add({{"reason", std::string(rejectionWord(why))}});
 
-  families_.reset(new Families{events, changes, requests, rejected,
-                               dropped.Add({{"reason", std::string(kQueueOverflow)}}), connections.Add({}),
-                               streams.Add({})});
+  families_ = std::make_unique<Families>(Families{events, changes, requests, rejected,
+                                                 dropped.Add({{"reason", std::string(kQueueOverflow)}}),
+                                                 connections.Add({}), streams.Add({})});
 }
 
 DaemonMetrics::~DaemonMetrics() = default;
