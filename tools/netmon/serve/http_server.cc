@@ -51,7 +51,7 @@ constexpr std::string_view kServerName = "netmon/" NETMON_VERSION_STRING;
 // socket closes (closing with unread data sends a reset that can destroy the response in flight).
 constexpr std::chrono::milliseconds kLingerTimeout{2'000};
 // Pipelined bytes kept beyond one request's headers.
-constexpr size_t kReadBufferSlack = 4 * 1024;
+constexpr size_t kReadBufferSlack = size_t{4} * 1024;
 
 // Formats a sockaddr the way --listen spells it.
 std::string describe(const Protocol::endpoint& endpoint) {
@@ -431,7 +431,9 @@ HttpServer::HttpServer(asio::io_context& io, ServerLimits limits, std::vector<st
                        RequestHandler handler, DaemonMetrics& metrics)
     : impl_(std::make_shared<Impl>(io, limits, std::move(allowed_hosts), std::move(handler), metrics)) {}
 
-HttpServer::~HttpServer() {
+// stop() copies the session list (one allocation); a bad_alloc there ends the daemon, as any
+// allocation failure in it does.
+HttpServer::~HttpServer() {  // NOLINT(bugprone-exception-escape): see above
   impl_->stop();
   impl_->attached_ = false;
 }

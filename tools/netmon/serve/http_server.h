@@ -95,7 +95,7 @@ class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, ServerLimits limits, std::vector<std::string> allowed_hosts,
              RequestHandler handler, DaemonMetrics& metrics);
-  ~HttpServer();
+  ~HttpServer();  // NOLINT(bugprone-exception-escape): see the definition in http_server.cc
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
