@@ -1,6 +1,8 @@
 #!/bin/bash
 # The whole test suite, three times: a -Werror gcc build, ASan+UBSan, and TSan built with clang
 # (whose -Wthread-safety analysis then checks the NETMON_GUARDED_BY annotations too).
+# Then a short libFuzzer run of every fuzz target with its seeds and kept crashers
+# (tests/fuzz/run-short). clang-tidy is tests/clang-tidy.sh, run on its own: see its header.
 # Tests that need CAP_NET_ADMIN skip (CTest reports them as skipped) when run without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +40,10 @@ cmake --build build-test/tsan -j "$jobs"
 echo "=== tsan: ctest"
 if ! $tsan_wrapper ctest --test-dir build-test/tsan --output-on-failure -j 1 --timeout 600; then failed+=(tsan); fi
 
+if ! tests/fuzz/run-short build-test/fuzz; then failed+=(fuzz); fi
+
 if [ ${#failed[@]} -ne 0 ]; then
   echo "FAILED suites: ${failed[*]}"
   exit 1
 fi
-echo "all suites passed (gcc, asan-ubsan, tsan)"
+echo "all suites passed (gcc, asan-ubsan, tsan, fuzz)"

@@ -11,7 +11,7 @@
 
 namespace netmon::detail {
 
-template <class T, size_t ChunkBytes = 64 * 1024>
+template <class T, size_t ChunkBytes = size_t{64} * 1024>
 class ChunkedVector {
   static_assert(std::is_trivially_copyable_v<T>);
   static constexpr size_t kPerChunk = ChunkBytes / sizeof(T);

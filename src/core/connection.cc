@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <system_error>
 
 #include "core/connection_logic.h"
 #include "netmon/connection.h"
@@ -144,7 +145,7 @@ std::string ConnectionState::explanation() const {
       case ConnectionReason::InterfaceGone: text += " the interface does not exist"; break;
       default: break;
     }
-    return text + " (kernel: " + std::strerror(kernelError) + ")";
+    return text + " (kernel: " + std::generic_category().message(kernelError) + ")";
   }
   if (reason == ConnectionReason::LocalAddressGone) return text + " the local address is not on this host";
   if (reason == ConnectionReason::InterfaceGone && linkIndex == 0) return text + " the interface does not exist";

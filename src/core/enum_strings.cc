@@ -296,7 +296,7 @@ constexpr AddressFlagName kAddressFlagNames[] = {
 
 std::vector<std::string_view> addressFlagNames(const Address& address) {
   std::vector<std::string_view> names;
-  if (address.flags & 0x01) names.push_back(address.family() == Family::Ipv6 ? "temporary" : "secondary");
+  if (address.flags & 0x01) names.emplace_back(address.family() == Family::Ipv6 ? "temporary" : "secondary");
   for (const auto& flag : kAddressFlagNames) {
     if (address.flags & flag.bit) names.push_back(flag.name);
   }

@@ -25,13 +25,16 @@ bool sameAddressIgnoringLifetimes(Address a, Address b) {
 }
 }  // namespace
 
+// Link index 0 is "no link" (reject routes, multipath heads): no route uses or leaves through it.
 bool routeUsesLink(const Route& route, int link_index) {
+  if (link_index <= 0) return false;
   if (route.nextHops.empty()) return route.linkIndex == link_index;
   return std::any_of(route.nextHops.begin(), route.nextHops.end(),
                      [&](const NextHop& hop) { return hop.linkIndex == link_index; });
 }
 
 bool routeLeavesOnlyThrough(const Route& route, int link_index) {
+  if (link_index <= 0) return false;
   if (route.nextHops.empty()) return route.linkIndex == link_index;
   return std::all_of(route.nextHops.begin(), route.nextHops.end(),
                      [&](const NextHop& hop) { return hop.linkIndex == link_index; });

@@ -34,7 +34,7 @@ class NETMON_CAPABILITY("mutex") Mutex {
 class NETMON_SCOPED_CAPABILITY MutexLock {
  public:
   explicit MutexLock(Mutex& mutex) NETMON_ACQUIRE(mutex) : lock_(mutex.native()) {}
-  ~MutexLock() NETMON_RELEASE() {}
+  ~MutexLock() NETMON_RELEASE() = default;
   // Waits on `cv`, releasing and re-acquiring the mutex.
   template <class Predicate>
   void wait(std::condition_variable& cv, Predicate predicate) { cv.wait(lock_, predicate); }

@@ -16,6 +16,17 @@ std::string_view trimTrailingSpace(std::string_view text) {
 
 }  // namespace
 
+size_t appendBody(ProbeResponse& response, std::string_view chunk) {
+  const size_t room = kMaxBodyBytes - response.body.size();
+  if (chunk.size() > room) {
+    response.body.append(chunk.substr(0, room));
+    response.bodyTruncated = true;
+    return 0;
+  }
+  response.body.append(chunk);
+  return chunk.size();
+}
+
 int expectedStatus(const ProbeOptions& options) {
   if (options.expectStatus) return *options.expectStatus;
   return options.expectBody ? 200 : 204;

@@ -6,13 +6,14 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "netmon/probe.h"
 
 namespace netmon::probe {
 
 // At most this many body bytes are read; the transfer is stopped there.
-inline constexpr size_t kMaxBodyBytes = 64 * 1024;
+inline constexpr size_t kMaxBodyBytes = size_t{64} * 1024;
 
 // What came back, as libcurl reported it.
 struct ProbeResponse {
@@ -25,6 +26,11 @@ struct ProbeResponse {
   bool bodyTruncated = false;
   std::string redirect;    // the Location of a 3xx answer, absolute; empty without one
 };
+
+// Appends one chunk of the answer's body as libcurl hands it over, up to kMaxBodyBytes. Returns the
+// bytes taken: the chunk's size, or 0 once the limit is reached (then the body holds the first
+// kMaxBodyBytes bytes and bodyTruncated is set), which makes libcurl stop the transfer.
+size_t appendBody(ProbeResponse& response, std::string_view chunk);
 
 // The status an answer must have: expectStatus, else 200 when a body is expected, else 204.
 int expectedStatus(const ProbeOptions& options);

@@ -20,24 +20,11 @@ namespace netmon::probe {
 
 namespace {
 
-// Appends up to kMaxBodyBytes; past that, returning less than given makes libcurl stop the
-// transfer (CURLE_WRITE_ERROR), so a 100 MiB answer costs 64 KiB.
-struct BodySink {
-  std::string data;
-  bool truncated = false;
-};
-
+// libcurl's write callback: the body goes through appendBody (classify.h), whose 0 past
+// kMaxBodyBytes makes libcurl stop the transfer (CURLE_WRITE_ERROR), so a 100 MiB answer costs
+// 64 KiB.
 size_t writeBody(char* bytes, size_t size, size_t count, void* user) {
-  auto* sink = static_cast<BodySink*>(user);
-  const size_t total = size * count;
-  const size_t room = kMaxBodyBytes - sink->data.size();
-  if (total > room) {
-    sink->data.append(bytes, room);
-    sink->truncated = true;
-    return 0;
-  }
-  sink->data.append(bytes, total);
-  return total;
+  return appendBody(*static_cast<ProbeResponse*>(user), std::string_view(bytes, size * count));
 }
 
 }  // namespace
@@ -165,7 +152,6 @@ class Prober::Impl {
       response.error = "curl_easy_init failed";
       return response;
     }
-    BodySink body;
     char error_text[CURL_ERROR_SIZE] = {};
     const std::string bind = "if!" + interface;
     curl_slist* headers = curl_slist_append(nullptr, "Cache-Control: no-cache");
@@ -176,7 +162,7 @@ class Prober::Impl {
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, long(options_.connectTimeout.count()));
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, long(options_.totalTimeout.count()));
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, writeBody);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &response);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_text);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "netmon-probe");
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
@@ -202,7 +188,7 @@ class Prober::Impl {
       // Woken early by curl_multi_wakeup() from the destructor.
       curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
     }
-    const bool stopped_by_limit = code == CURLE_WRITE_ERROR && body.truncated;
+    const bool stopped_by_limit = code == CURLE_WRITE_ERROR && response.bodyTruncated;
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     char* location = nullptr;
@@ -211,8 +197,6 @@ class Prober::Impl {
     response.status = int(status);
     if (location) response.redirect = location;
     response.error = error_text[0] != '\0' ? std::string(error_text) : std::string(curl_easy_strerror(code));
-    response.body = std::move(body.data);
-    response.bodyTruncated = body.truncated;
     curl_multi_remove_handle(multi_, easy);
     curl_easy_cleanup(easy);
     curl_slist_free_all(headers);

@@ -274,6 +274,9 @@ class Parser {
     // RTM_NEWLINK messages that lack most link attributes; as link state they would erase the
     // port's kind. Only AF_UNSPEC messages describe the link itself.
     if (ifi.ifi_family != AF_UNSPEC) return skippedFamily();
+    // Interface indexes start at 1 (dev_new_index); 0 means "no link" in routes and addresses, so a
+    // link 0 would take over every route without an output link (found by tests/fuzz/mirror).
+    if (ifi.ifi_index <= 0) return malformed();
     AttrReader r(stats_);
 
     Link l;

@@ -78,8 +78,8 @@ class ReplayBackend final : public detail::Backend {
       handled = apply(mirror, *batch);
     }
     for (int link : mirror.takeLinksNeedingRouteCheck()) {
-      pending_link_checks_.push_back({link, Family::Ipv4});
-      pending_link_checks_.push_back({link, Family::Ipv6});
+      pending_link_checks_.emplace_back(link, Family::Ipv4);
+      pending_link_checks_.emplace_back(link, Family::Ipv6);
     }
     updateReadiness();
     return handled == 0 ? size_t(1) : handled;  // 0 means "at the end"

@@ -47,14 +47,14 @@ struct RouteLookupLimits {
   // Per datagram sent. 256 requests are at most 19.5 KiB; their replies ~0.25–0.5 MiB of receive
   // buffer (kernel skb accounting), well inside receiveBufferBytes.
   size_t maxRequestsPerSend = 256;
-  size_t maxBytesPerSend = 32 * 1024;
+  size_t maxBytesPerSend = size_t{32} * 1024;
   // How long one datagram's replies may take to arrive (the kernel answers while sending, so they
   // are normally all queued when send() returns).
   std::chrono::milliseconds batchTimeout{1000};
   // Consecutive attempts that brought no answer before lookup() gives up.
   int maxStalledAttempts = 3;
   // SO_RCVBUFFORCE when privileged, else SO_RCVBUF (capped by net.core.rmem_max).
-  size_t receiveBufferBytes = 4 * 1024 * 1024;
+  size_t receiveBufferBytes = size_t{4} * 1024 * 1024;
   // Shrink maxRequestsPerSend so one datagram's replies fit the buffer actually granted. Off only
   // in the test that provokes lost replies.
   bool fitWindowToBuffer = true;

@@ -615,5 +615,21 @@ TEST(MirrorFilterTest, IgnoredLinkCarryingTheDefaultIsSiteWithReason) {
   EXPECT_EQ(snapshot.transportMedium, TransportMedium::None);
 }
 
+// Found by tests/fuzz/mirror_fuzzer: a link with index 0 (which the kernel never has; 0 means "no
+// link" on a route) was taken to be the link of every route without an output link, so its
+// removal swept unreachable and blackhole routes away.
+TEST(MirrorLinkZeroTest, RemovingALinkZeroKeepsRoutesWithoutAnOutputLink) {
+  Mirror mirror(LinkFilter::none());
+  Route reject = makeRoute("default", "", 0, Family::Ipv6);
+  reject.type = RouteType::Unreachable;
+  mirror.applyRoute(false, reject);
+  Link zero = makeLink(0, "bogus", test::kIffUp);
+  mirror.applyLink(false, Link(zero));
+  mirror.applyLink(true, std::move(zero));
+  EXPECT_EQ(mirror.routeCount(), 1u);
+  EXPECT_FALSE(routeUsesLink(reject, 0));
+  EXPECT_FALSE(routeLeavesOnlyThrough(reject, 0));
+}
+
 }  // namespace
 }  // namespace netmon::detail

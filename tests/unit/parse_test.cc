@@ -146,6 +146,17 @@ TEST(ParseLink, DelLinkReportsRemovedWithPresentFields) {
   EXPECT_EQ(sink.links[0].record.hardwareAddress.length, 0);
 }
 
+// Interface indexes start at 1; a link 0 or a negative index is no link (see mirror_test's
+// MirrorLinkZeroTest for what a link 0 did to the mirror).
+TEST(ParseLink, IndexZeroOrNegativeIsMalformed) {
+  for (int index : {0, -1}) {
+    RecordingSink sink;
+    const ParseStats stats = parse(Message::link(RTM_DELLINK, {.index = index}).string(IFLA_IFNAME, "x"), sink);
+    EXPECT_EQ(sink.links.size(), 0u) << index;
+    EXPECT_EQ(stats.malformed, 1u) << index;
+  }
+}
+
 TEST(ParseAddress, Ipv4EveryFieldRoundTrips) {
   ifa_cacheinfo ci{.ifa_prefered = 100, .ifa_valid = 200, .cstamp = 1, .tstamp = 2};
   Message m = Message::addr(RTM_NEWADDR,

@@ -38,7 +38,7 @@ Result<LoopEnd> EventLoop::run() const {
     if (deadline) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
       if (left <= 0) return LoopEnd::Deadline;
-      timeout_ms = int(std::min<long long>(left, 24 * 3600 * 1000LL));
+      timeout_ms = int(std::min<long long>(left, 24LL * 3600 * 1000));
     }
     const int ready = ::poll(fds, 3, timeout_ms);
     if (ready < 0) {

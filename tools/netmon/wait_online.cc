@@ -232,7 +232,7 @@ std::string describe(const Goal& goal) {
   if (goal.anyLink) parts.push_back("a link that is " + linkGoalText(goal, *goal.anyLink));
   for (const ConnectionTarget& remote : goal.remotes) parts.push_back(remote.toString() + " reachable");
   if (goal.reachabilityRequired) parts.push_back(reachabilityGoalText(goal));
-  if (goal.probe) parts.push_back("the probe answering online");
+  if (goal.probe) parts.emplace_back("the probe answering online");
   return join(parts, " and ");
 }
 
@@ -343,7 +343,7 @@ void assessRemotes(const std::vector<Connection>& connections, Assessment& resul
 void assessProbe(const Snapshot& snapshot, Assessment& result) {
   if (!snapshot.probe) {
     result.met = false;
-    result.missing.push_back(snapshot.verdict.reachability >= Reachability::Site && !snapshot.verdict.linkName.empty()
+    result.missing.emplace_back(snapshot.verdict.reachability >= Reachability::Site && !snapshot.verdict.linkName.empty()
                                  ? "probe: no answer yet"
                                  : "probe: no Internet route to probe");
     return;

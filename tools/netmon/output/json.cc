@@ -1,6 +1,7 @@
 #include "output/json.h"
 
 #include <cstring>
+#include <system_error>
 #include <string_view>
 #include <type_traits>
 #include <variant>
@@ -218,7 +219,7 @@ json connectionToJson(const ConnectionTarget& target, const ConnectionState& sta
       {"medium", state.linkIndex != 0 ? str(toString(state.medium)) : json(nullptr)},
       {"route_type", state.kernelError == 0 ? str(toString(state.routeType)) : json(nullptr)},
       {"table", state.table != 0 ? json(routeTableName(state.table)) : json(nullptr)},
-      {"kernel_error", state.kernelError != 0 ? json(std::strerror(state.kernelError)) : json(nullptr)},
+      {"kernel_error", state.kernelError != 0 ? json(std::generic_category().message(state.kernelError)) : json(nullptr)},
       {"explanation", state.explanation()},
   };
 }

@@ -129,7 +129,7 @@ std::string snapshotToText(const Snapshot& snapshot) {
             std::string(toString(link.operationalState)), link.hasCarrier() ? "yes" : "no", {}};
     if (link.ignored) row.state += " (ignored)";
     for (const Address& address : links.addresses(link.index)) row.addresses.push_back(addressText(address));
-    if (row.addresses.empty()) row.addresses.push_back("-");
+    if (row.addresses.empty()) row.addresses.emplace_back("-");
     rows.push_back(std::move(row));
   }
   std::array<size_t, 5> width{};

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <string>
 
 #include "common.h"
@@ -42,7 +43,7 @@ LineWriter& standardOutput() {
 
 int exitCodeAfterWriteFailure(const LineWriter& writer) {
   if (writer.readerGone()) return kExitOk;
-  return fail(std::string("write standard output: ") + std::strerror(writer.error()));
+  return fail("write standard output: " + std::generic_category().message(writer.error()));
 }
 
 }  // namespace netmon::cli

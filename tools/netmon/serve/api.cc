@@ -65,22 +65,26 @@ tl::expected<std::vector<std::pair<std::string, std::string>>, std::string> pars
   return pairs;
 }
 
-Response Api::reach(std::string_view query) {
-  constexpr std::string_view kHandler = "/v1/reach";
+tl::expected<ConnectionTarget, std::string> reachTarget(std::string_view query) {
   auto pairs = parseQuery(query);
-  if (!pairs) return jsonError(400, pairs.error(), kHandler);
+  if (!pairs) return tl::unexpected(pairs.error());
   std::optional<std::string> remote, from, interface;
   for (auto& [name, value] : *pairs) {
     std::optional<std::string>* slot = name == "remote" ? &remote : name == "from" ? &from : name == "interface" ? &interface : nullptr;
-    if (!slot) return jsonError(400, fmt::format("unknown parameter '{}' (expected remote, from, interface)", name), kHandler);
-    if (*slot) return jsonError(400, fmt::format("parameter '{}' given twice", name), kHandler);
+    if (!slot) return tl::unexpected(fmt::format("unknown parameter '{}' (expected remote, from, interface)", name));
+    if (*slot) return tl::unexpected(fmt::format("parameter '{}' given twice", name));
     *slot = std::move(value);
   }
-  if (!remote) return jsonError(400, "missing parameter 'remote' (/v1/reach?remote=ADDR[&from=ADDR][&interface=NAME])", kHandler);
+  if (!remote) return tl::unexpected(std::string("missing parameter 'remote' (/v1/reach?remote=ADDR[&from=ADDR][&interface=NAME])"));
   auto target = ConnectionTarget::parse(*remote, from.value_or(""), interface.value_or(""));
-  if (!target) {
-    return jsonError(400, target.error().detail.empty() ? target.error().message() : target.error().detail, kHandler);
-  }
+  if (!target) return tl::unexpected(target.error().detail.empty() ? target.error().message() : target.error().detail);
+  return *target;
+}
+
+Response Api::reach(std::string_view query) {
+  constexpr std::string_view kHandler = "/v1/reach";
+  auto target = reachTarget(query);
+  if (!target) return jsonError(400, target.error(), kHandler);
   auto added = monitor_.add(*target);
   if (!added) {
     const int code = added.error().code.value();

@@ -35,6 +35,11 @@ class Api {
   DaemonMetrics& metrics_;
 };
 
+// The question GET /v1/reach?remote=ADDR[&from=ADDR][&interface=NAME] asks, validated; the error
+// is the {"error": ...} text of a 400 answer (unknown or repeated parameter, no remote, a
+// malformed or impossible target).
+tl::expected<ConnectionTarget, std::string> reachTarget(std::string_view query);
+
 // Splits "a=1&b=%2F" into decoded pairs. Errors: a bad %-escape, or an empty name.
 tl::expected<std::vector<std::pair<std::string, std::string>>, std::string> parseQuery(std::string_view query);
 

@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "netmon/version.h"
+#include "serve/request_screen.h"
 
 namespace netmon::serve {
 
@@ -51,7 +52,7 @@ constexpr std::string_view kServerName = "netmon/" NETMON_VERSION_STRING;
 // socket closes (closing with unread data sends a reset that can destroy the response in flight).
 constexpr std::chrono::milliseconds kLingerTimeout{2'000};
 // Pipelined bytes kept beyond one request's headers.
-constexpr size_t kReadBufferSlack = 4 * 1024;
+constexpr size_t kReadBufferSlack = size_t{4} * 1024;
 
 // A socket call failed for a reason worth counting: not the peer's EOF (misc category), not a
 // cancellation, not an HTTP parse error (Beast's category).
@@ -233,67 +234,24 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
                             [self = shared_from_this()](error_code error, size_t) { self->onHeader(error); });
   }
 
-  // The request line is too long when no line ended within the header limit.
-  bool requestLineTooLong() const {
-    const auto data = buffer_.data();
-    const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
-    return bytes.find('\n') == std::string_view::npos;
-  }
-
   void onHeader(error_code error) {
     if (closed_) return;
     timer_.cancel();
-    if (error == http::error::end_of_stream) return close();  // the peer closed between requests
-    if (error == http::error::header_limit || error == http::error::buffer_overflow) {
-      return refuse(requestLineTooLong() ? 414 : 431,
-                    requestLineTooLong() ? "request line too long\n" : "request header fields too large\n");
+    const auto data = buffer_.data();
+    const std::string_view received(static_cast<const char*>(data.data()), data.size());
+    Screening screening = screenRequest(*parser_, error, received, limits(), server_->allowedHosts_);
+    head_ = screening.head;
+    version_ = screening.version;
+    switch (screening.action) {
+      case Screening::Action::Close: return fail(error, SocketOperation::Receive);  // counts a real socket error
+      case Screening::Action::Refuse: return respond(std::move(screening.response), false);
+      case Screening::Action::Respond: return respond(std::move(screening.response), screening.keepAlive);
+      case Screening::Action::Handle: break;
     }
-    if (error.category() == http::make_error_code(http::error::bad_target).category()) {
-      return refuse(400, "malformed request\n");
-    }
-    if (error) return fail(error, SocketOperation::Receive);  // reset, or an I/O error: nobody to answer
-
-    const auto& request = parser_->get();
-    const auto fields = static_cast<size_t>(std::distance(request.begin(), request.end()));
-    if (fields > limits().maxHeaderFields) return refuse(431, "too many header fields\n");
-    const bool has_body = parser_->chunked() || (parser_->content_length() && *parser_->content_length() > 0);
-    if (request.method() != http::verb::get && request.method() != http::verb::head) {
-      Response response = textResponse(405, "method not allowed\n");
-      response.headers.emplace_back("Allow", "GET, HEAD");
-      return respond(std::move(response), /*keep_alive=*/!has_body);
-    }
-    // The body is left unread, so the connection cannot carry another request after it.
-    if (has_body) return refuse(413, "a request body is not accepted\n");
-    // RFC 9112 §3.2: more than one Host is a bad request (a proxy reading the other one would
-    // disagree with this guard).
-    if (request.count(http::field::host) > 1) return refuse(400, "more than one Host header\n");
-    const auto host = request.find(http::field::host);
-    if (host == request.end()) {
-      if (request.version() >= 11) return refuse(400, "missing Host header\n");
-    } else if (!isAllowedHost(host->value(), server_->allowedHosts_)) {
-      return respond(textResponse(421, "misdirected request: Host is not this daemon (see --allowed-host)\n"),
-                     parser_->keep_alive());
-    }
-    const std::string_view target = request.target();
-    if (!target.starts_with('/')) return refuse(400, "the request target must be a path\n");
-
-    Request view;
-    view.method = request.method_string();
-    const size_t question = target.find('?');
-    view.path = target.substr(0, question);
-    view.query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-    if (const auto accept = request.find(http::field::accept); accept != request.end()) view.accept = accept->value();
-    if (const auto last = request.find("Last-Event-ID"); last != request.end()) view.lastEventId = last->value();
-    head_ = request.method() == http::verb::head;
-    version_ = request.version();
-
-    Reply reply = server_->handler_(view);
+    Reply reply = server_->handler_(screening.request);
     if (auto* stream = std::get_if<StreamResponse>(&reply)) return startStream(std::move(*stream));
-    respond(std::move(std::get<Response>(reply)), parser_->keep_alive());
+    respond(std::move(std::get<Response>(reply)), screening.keepAlive);
   }
-
-  // An error response after which the connection closes.
-  void refuse(unsigned status, std::string_view body) { respond(textResponse(status, body), false); }
 
   void respond(Response response, bool keep_alive) {
     if (server_->attached_) server_->metrics_.countHttpRequest(response.handler, response.status);
@@ -540,7 +498,9 @@ HttpServer::HttpServer(asio::io_context& io, ServerLimits limits, std::vector<st
                        RequestHandler handler, DaemonMetrics& metrics)
     : impl_(std::make_shared<Impl>(io, limits, std::move(allowed_hosts), std::move(handler), metrics)) {}
 
-HttpServer::~HttpServer() {
+// stop() copies the session list (one allocation); a bad_alloc there ends the daemon, as any
+// allocation failure in it does.
+HttpServer::~HttpServer() {  // NOLINT(bugprone-exception-escape): see above
   impl_->stop();
   impl_->attached_ = false;
 }
@@ -596,7 +556,7 @@ tl::expected<std::string, std::string> HttpServer::adopt(int listening_fd) {
   sockaddr_storage storage{};
   socklen_t length = sizeof storage;
   if (::getsockname(listening_fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
-    return tl::unexpected(fmt::format("socket {} passed by systemd: getsockname: {}", listening_fd, std::strerror(errno)));
+    return tl::unexpected(fmt::format("socket {} passed by systemd: getsockname: {}", listening_fd, std::generic_category().message(errno)));
   auto acceptor = std::make_unique<Acceptor>(impl_->io_);
   error_code error;
   acceptor->assign(Protocol(storage.ss_family, SOCK_STREAM), listening_fd, error);

@@ -41,7 +41,7 @@ namespace netmon::serve {
 struct ServerLimits {
   size_t maxConnections = 256;
   size_t maxStreams = 64;
-  size_t maxHeaderBytes = 8 * 1024;
+  size_t maxHeaderBytes = size_t{8} * 1024;
   size_t maxHeaderFields = 100;
   size_t streamQueueLimit = 1024;
   std::chrono::milliseconds headerTimeout{10'000};
@@ -95,7 +95,7 @@ class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, ServerLimits limits, std::vector<std::string> allowed_hosts,
              RequestHandler handler, DaemonMetrics& metrics);
-  ~HttpServer();
+  ~HttpServer();  // NOLINT(bugprone-exception-escape): see the definition in http_server.cc
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 

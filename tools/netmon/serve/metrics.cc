@@ -634,9 +634,9 @@ DaemonMetrics::DaemonMetrics()
   for (ConnectionRejection why : kConnectionRejections) rejected.Add({{"reason", std::string(rejectionWord(why))}});
   for (SocketOperation operation : kSocketOperations) socketErrors.Add({{"operation", std::string(operationWord(operation))}});
 
-  families_.reset(new Families{events, changes, requests, rejected, socketErrors,
-                               dropped.Add({{"reason", std::string(kQueueOverflow)}}), connections.Add({}),
-                               streams.Add({})});
+  families_ = std::make_unique<Families>(Families{events, changes, requests, rejected, socketErrors,
+                                                 dropped.Add({{"reason", std::string(kQueueOverflow)}}),
+                                                 connections.Add({}), streams.Add({})});
 }
 
 DaemonMetrics::~DaemonMetrics() = default;
