@@ -16,7 +16,7 @@ filter=${2:-"$PWD/(src|tools)/.*\\.cc\$"}
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNETMON_BUILD_TESTS=OFF \
   -DNETMON_BUILD_BENCH=OFF >/dev/null
 # version.h is generated at configure time; nothing else needs building for the analysis.
-echo "=== clang-tidy: $(grep -cE "\"file\": \"$filter\"" "$build/compile_commands.json" || true) files"
+echo "=== clang-tidy: $(grep -oE '"file": "[^"]*"' "$build/compile_commands.json" | cut -d'"' -f4 | grep -cE "$filter" || true) files"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
