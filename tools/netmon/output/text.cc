@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -188,7 +189,7 @@ std::string eventToText(const Event& event, const LinkDirectory& links) {
             const char* name = strerrorname_np(payload.error);
             return fmt::format("{}: {} ({}), socket reopened; {} differences applied (resync {})",
                                toString(payload.reason), name ? name : std::to_string(payload.error),
-                               std::strerror(payload.error), payload.differences, payload.resyncs);
+                               std::generic_category().message(payload.error), payload.differences, payload.resyncs);
           }
           return fmt::format("{}: {} differences applied (resync {})", toString(payload.reason), payload.differences,
                              payload.resyncs);
