@@ -937,6 +937,13 @@ double cpuSeconds(pid_t pid) {
 // EMFILE (each refused connection costs one accept error, no more) — while the connections already
 // open (an event stream, a keep-alive client) are still served; closing connections recovers.
 TEST_F(ServeHostileTest, OutOfDescriptorsRefusesNewConnectionsKeepsServingOldOnesAndRecovers) {
+#ifdef NETMON_TEST_UBSAN
+  // Checked in the gcc and TSan builds. Under UBSan, the runtime's vptr check tests whether the
+  // vtable is readable by writing it into a pipe(); with every descriptor taken that pipe cannot
+  // be made, so UBSan reports a valid object as having an invalid vptr and aborts the daemon.
+  GTEST_SKIP() << "UBSan's vptr check needs a free descriptor (it probes memory through pipe()); "
+                  "this out-of-descriptors test runs in the gcc and TSan builds";
+#endif
   constexpr size_t kIdleClients = 60;
   DaemonProcess::Launch few_files;
   few_files.openFiles = 40;
