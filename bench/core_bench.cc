@@ -236,6 +236,27 @@ class ChildProcess {
     die(fmt::format("{} printed no \"{}\" line within {} s", name_, prefix, timeout.count()));
   }
 
+  // True once the process has a netlink socket bound to multicast groups (`ip monitor` prints no
+  // ready line; /proc/net/netlink lists each socket's port id, = the pid for a process's first
+  // socket, and its groups), false at the deadline.
+  bool waitNetlinkListener(Clock::time_point deadline) const {
+    while (Clock::now() < deadline) {
+      std::ifstream table("/proc/net/netlink");
+      std::string line;
+      std::getline(table, line);  // header: sk Eth Pid Groups ...
+      while (std::getline(table, line)) {
+        std::istringstream fields(line);
+        std::string socket, groups;
+        int protocol = -1;
+        long port = -1;
+        fields >> socket >> protocol >> port >> groups;
+        if (protocol == 0 && port == pid_ && groups.find_first_not_of('0') != std::string::npos) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // re-read until it joins
+    }
+    return false;
+  }
+
   // Exit status, or -1 if still running at the deadline.
   int wait(Clock::time_point deadline) {
     while (true) {
@@ -1044,7 +1065,7 @@ class Bench {
     } else if (argv[0] == options_.glibPeer) {
       child.expectLine("ready", std::chrono::seconds(60));
     } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // ip: no ready line (output discarded)
+      if (!child.waitNetlinkListener(Clock::now() + std::chrono::seconds(30))) die("ip monitor joined no netlink group within 30 s");
     }
     child.waitIdle(std::chrono::milliseconds(500), std::chrono::seconds(30));
     const auto routes = v4Routes(kChurnBase, 0, count);
