@@ -60,19 +60,17 @@
 
 #include <fmt/core.h>
 
+#include "bench_support.h"
+
 namespace {
 
 constexpr auto kDeliveryDeadline = std::chrono::seconds(5);  // per change, for every client
 constexpr auto kConnectDeadline = std::chrono::seconds(60);  // for all clients together
 constexpr int kMaxChanges = 500;                              // 250 adds: one /24 of destinations
 
-[[noreturn]] void die(const std::string& message) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "serve_bench_client: %s\n", message.c_str());
-  std::_Exit(1);
-}
+using netmon_bench::die;
 
-std::string errnoText() { return std::strerror(errno); }
+std::string errnoText() { return netmon_bench::errnoText(errno); }
 
 int64_t nowNs(clockid_t clock) {
   timespec ts{};
@@ -985,6 +983,7 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  netmon_bench::setProgramName("serve_bench_client");
   Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
